@@ -1,0 +1,136 @@
+"""babyllama's own model folder: `config.json` + `model.safetensors` (+ `tokenizer.model`).
+
+    save_model(model, "out/model", tokenizer)   # atomic: a reader never sees a half-written folder
+    model, tok = load_model("out/model")
+
+Weights are plain safetensors (no pickle); a tied output layer is stored once, as tok_embeddings.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from babyllama.model import Llama, LlamaConfig
+from babyllama.utils.io import BabyLlamaError, atomic_write_json, read_json
+
+if TYPE_CHECKING:
+    from babyllama.tokenizer import Tokenizer
+
+FORMAT = "babyllama"
+VERSION = 1
+
+
+def model_state(model: Llama) -> dict[str, torch.Tensor]:
+    """State dict ready for safetensors: contiguous CPU tensors, tied output dropped."""
+    # unwrap DistributedDataParallel / torch.compile wrappers
+    model = getattr(model, "module", model)
+    model = getattr(model, "_orig_mod", model)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if model.config.tie_embeddings:
+        state.pop("output.weight", None)
+    return state
+
+
+def save_weights(model: Llama, path: str | os.PathLike) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(model_state(model), tmp, metadata={"format": "pt"})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_weights(model: Llama, path: str | os.PathLike) -> None:
+    path = Path(path)
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise BabyLlamaError(f"{path}: cannot read safetensors weights ({e})") from None
+    if model.config.tie_embeddings:
+        state.pop("output.weight", None)
+    expected = {k: v.shape for k, v in model_state(model).items()}
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise BabyLlamaError(f"{path}: weights do not fit the config (missing {missing[:5]}, "
+                             f"unexpected {unexpected[:5]})")
+    for k, shape in expected.items():
+        if state[k].shape != shape:
+            raise BabyLlamaError(f"{path}: tensor {k} has shape {tuple(state[k].shape)}, "
+                                 f"config says {tuple(shape)}")
+    model.load_state_dict(state, strict=not model.config.tie_embeddings)
+
+
+def save_model(model: Llama, out_dir: str | os.PathLike, tokenizer: "Tokenizer | None" = None,
+               extra: dict[str, Any] | None = None) -> Path:
+    """Write a model folder atomically: built beside the target, then renamed into place."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        cfg = getattr(getattr(model, "module", model), "_orig_mod", getattr(model, "module", model)).config
+        save_weights(model, tmp / "model.safetensors")
+        meta: dict[str, Any] = {"format": FORMAT, "version": VERSION, "model": cfg.to_dict()}
+        if tokenizer is not None:
+            tokenizer.save(tmp / "tokenizer.model")
+            meta["tokenizer"] = {"file": "tokenizer.model", "vocab_size": tokenizer.vocab_size,
+                                 "hash": tokenizer.hash}
+        meta.update(extra or {})
+        atomic_write_json(tmp / "config.json", meta)
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def read_model_config(model_dir: str | os.PathLike) -> LlamaConfig:
+    model_dir = Path(model_dir)
+    meta = read_json(model_dir / "config.json")
+    if meta.get("format") != FORMAT or "model" not in meta:
+        raise BabyLlamaError(f"{model_dir / 'config.json'}: not a babyllama model config "
+                             f"(format={meta.get('format')!r})")
+    try:
+        return LlamaConfig.from_dict(meta["model"])
+    except (TypeError, ValueError) as e:
+        raise BabyLlamaError(f"{model_dir / 'config.json'}: {e}") from None
+
+
+def load_model(model_dir: str | os.PathLike, device: str | torch.device = "cpu",
+               with_tokenizer: bool = True) -> tuple[Llama, "Tokenizer | None"]:
+    """Load a folder written by save_model. Returns (model in eval mode, tokenizer or None)."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise BabyLlamaError(f"{model_dir}: no such model folder")
+    cfg = read_model_config(model_dir)
+    model = Llama(cfg)
+    load_weights(model, model_dir / "model.safetensors")
+    tokenizer = None
+    if with_tokenizer and (model_dir / "tokenizer.model").exists():
+        from babyllama.tokenizer import Tokenizer
+
+        tokenizer = Tokenizer.load(model_dir / "tokenizer.model")
+        check_vocab(tokenizer, cfg, model_dir)
+    return model.to(device).eval(), tokenizer
+
+
+def check_vocab(tokenizer: "Tokenizer", cfg: LlamaConfig, where: str | os.PathLike) -> None:
+    if tokenizer.vocab_size != cfg.vocab_size:
+        raise BabyLlamaError(f"{where}: tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size "
+                             f"is {cfg.vocab_size}; use the tokenizer the model was trained with")

@@ -1,0 +1,67 @@
+"""`babyllama <verb>`: one entry point, each verb a thin wrapper over a Python function.
+
+Each verb lives in the module that owns the work. That module defines
+    add_arguments(parser: argparse.ArgumentParser) -> None
+    run(args: argparse.Namespace) -> int | None
+and is imported only when its verb is used, so `babyllama --help` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from babyllama.utils.io import BabyLlamaError
+
+# verb -> (module, one-line help). Keep in pipeline order.
+VERBS: dict[str, tuple[str, str]] = {
+    "stories": ("babyllama.data.stories", "write built-in procedurally generated children's stories"),
+    "train-tokenizer": ("babyllama.tokenizer", "train a SentencePiece BPE tokenizer on a corpus"),
+    "prepare": ("babyllama.data.prepare", "tokenize text/JSONL/parquet/HF data into token shards"),
+    "pretrain": ("babyllama.train.pretrain", "pretrain (or resume) a Llama model on token shards"),
+    "sample": ("babyllama.sample", "sample text from a checkpoint (temperature / top-k)"),
+    "generate": ("babyllama.generate", "generate text with any decoding strategy (batched, streaming, beams)"),
+    "decode-study": ("babyllama.decode_study", "compare decoding settings by text statistics (table + plots)"),
+    "ppl": ("babyllama.eval.perplexity", "memory-safe sliding-window perplexity and bits per byte"),
+    "convert": ("babyllama.interop.convert", "convert checkpoints: babyllama, llama2.c, HF transformers, GGUF"),
+    "inspect": ("babyllama.interop.inspect", "print the config, size, dtype and tokenizer of any checkpoint"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="babyllama",
+        description="Build, train, evaluate and align small Llama-2 models from scratch.",
+    )
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for verb, (_, help_) in VERBS.items():
+        sub.add_parser(verb, help=help_, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in VERBS:
+        parser = build_parser()
+        if argv and argv[0] not in ("-h", "--help"):
+            parser.error(f"unknown verb {argv[0]!r}; choose from {', '.join(VERBS)}")
+        parser.print_help()
+        return 0
+    verb, rest = argv[0], argv[1:]
+    module_name, help_ = VERBS[verb]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"babyllama {verb}", description=help_)
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except BabyLlamaError as e:
+        print(f"babyllama {verb}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"babyllama {verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""Llama-2 from scratch: RMSNorm, rotary embeddings, grouped-query attention, SwiGLU, KV cache.
+
+Parameter names follow llama2.c (tok_embeddings, layers.N.attention.wq, feed_forward.w1, ...), and
+rotary embeddings rotate adjacent pairs (x[2i], x[2i+1]) as Meta's Llama and llama2.c do.
+This module knows nothing about data, training or other projects' file formats.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class LlamaConfig:
+    dim: int = 288
+    n_layers: int = 6
+    n_heads: int = 6
+    n_kv_heads: int | None = None  # None: same as n_heads (no grouping)
+    vocab_size: int = 32000
+    hidden_dim: int | None = None  # None: llama2.c's rule from dim and multiple_of
+    multiple_of: int = 32
+    norm_eps: float = 1e-5
+    max_seq_len: int = 256
+    dropout: float = 0.0
+    tie_embeddings: bool = True
+    rope_theta: float = 10000.0
+
+    def __post_init__(self) -> None:
+        if self.n_kv_heads is None:
+            self.n_kv_heads = self.n_heads
+        if self.hidden_dim is None:
+            hidden = int(2 * (4 * self.dim) / 3)
+            self.hidden_dim = self.multiple_of * ((hidden + self.multiple_of - 1) // self.multiple_of)
+        problems = []
+        for name in ("dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "hidden_dim", "max_seq_len"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name} must be positive, got {getattr(self, name)}")
+        if self.dim % self.n_heads:
+            problems.append(f"dim ({self.dim}) must be divisible by n_heads ({self.n_heads})")
+        elif (self.dim // self.n_heads) % 2:
+            problems.append(f"head size dim/n_heads = {self.dim // self.n_heads} must be even for rotary embeddings")
+        if self.n_kv_heads > 0 and self.n_heads % self.n_kv_heads:
+            problems.append(f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.n_kv_heads})")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if problems:
+            raise ValueError("invalid model config: " + "; ".join(problems))
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.n_heads
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LlamaConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys {unknown}; allowed: {sorted(known)}")
+        return cls(**d)
+
+    def num_params(self, non_embedding: bool = False) -> int:
+        """Parameter count, computed from the shapes (equals sum(p.numel()) of the model)."""
+        d, h, L, v = self.dim, self.hidden_dim, self.n_layers, self.vocab_size
+        kv = self.n_kv_heads * self.head_dim
+        per_layer = d * d * 2 + d * kv * 2 + 3 * d * h + 2 * d  # wq, wo, wk, wv, w1/w2/w3, 2 norms
+        embed = v * d
+        out = 0 if self.tie_embeddings else v * d
+        total = embed + L * per_layer + d + out
+        return total - embed if non_embedding else total
+
+    def flops_per_token(self, seq_len: int | None = None) -> int:
+        """Training FLOPs per token (forward + backward = 3x forward), PaLM appendix B style:
+        6 * (non-embedding params + output matmul) + 12 * n_layers * dim * seq_len for attention."""
+        T = seq_len or self.max_seq_len
+        matmul_params = self.num_params(non_embedding=True) + self.vocab_size * self.dim
+        return 6 * matmul_params + 12 * self.n_layers * self.dim * T
+
+
+class ModelOutput(NamedTuple):
+    logits: torch.Tensor  # (B, T, vocab) float32
+    hidden: torch.Tensor  # (B, T, dim) final hidden states after the last norm
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return xf.type_as(x) * self.weight
+
+
+def rope_cos_sin(head_dim: int, positions: torch.Tensor, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of angle pos * theta^(-2i/head_dim), shape positions.shape + (head_dim/2,)."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=positions.device).float() / head_dim))
+    angles = positions.float().unsqueeze(-1) * inv_freq
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate adjacent pairs of x (B, T, H, D) by the angles in cos/sin ((T, D/2) or (B, T, D/2))."""
+    if cos.dim() == 2:
+        cos, sin = cos[None, :, None, :], sin[None, :, None, :]
+    else:
+        cos, sin = cos[:, :, None, :], sin[:, :, None, :]
+    xf = x.float().unflatten(-1, (-1, 2))
+    x0, x1 = xf[..., 0], xf[..., 1]
+    out = torch.stack((x0 * cos - x1 * sin, x0 * sin + x1 * cos), dim=-1)
+    return out.flatten(-2).type_as(x)
+
+
+class KVCache:
+    """Preallocated keys/values for every layer: (B, n_kv_heads, max_len, head_dim).
+
+    `length` is the number of positions already stored. A model forward with the cache appends
+    its new keys/values and advances `length` once all layers have written.
+    """
+
+    def __init__(self, config: LlamaConfig, batch_size: int, max_len: int | None = None,
+                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> None:
+        self.max_len = max_len or config.max_seq_len
+        shape = (config.n_layers, batch_size, config.n_kv_heads, self.max_len, config.head_dim)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.length = 0
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store k, v (B, H_kv, T, D) after the cached positions; return all keys/values so far."""
+        start, end = self.length, self.length + k.shape[2]
+        if end > self.max_len:
+            raise ValueError(f"KV cache full: {end} positions needed, cache holds {self.max_len}")
+        self.k[layer, :, :, start:end] = k
+        self.v[layer, :, :, start:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Select batch rows (beam search): row i becomes old row index[i]."""
+        self.k = self.k.index_select(1, index)
+        self.v = self.v.index_select(1, index)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: LlamaConfig) -> None:
+        super().__init__()
+        self.n_heads, self.n_kv_heads, self.head_dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+        self.wq = nn.Linear(cfg.dim, cfg.n_heads * cfg.head_dim, bias=False)
+        self.wk = nn.Linear(cfg.dim, cfg.n_kv_heads * cfg.head_dim, bias=False)
+        self.wv = nn.Linear(cfg.dim, cfg.n_kv_heads * cfg.head_dim, bias=False)
+        self.wo = nn.Linear(cfg.n_heads * cfg.head_dim, cfg.dim, bias=False)
+        self.dropout = cfg.dropout
+        self.resid_dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
+                cache: KVCache | None, layer: int) -> torch.Tensor:
+        B, T, _ = x.shape
+        q = apply_rope(self.wq(x).view(B, T, self.n_heads, self.head_dim), cos, sin)
+        k = apply_rope(self.wk(x).view(B, T, self.n_kv_heads, self.head_dim), cos, sin)
+        v = self.wv(x).view(B, T, self.n_kv_heads, self.head_dim)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, T, D)
+        if cache is not None:
+            k, v = cache.update(layer, k, v)
+        if self.n_kv_heads != self.n_heads:  # grouped-query attention: share each kv head
+            rep = self.n_heads // self.n_kv_heads
+            k = k.repeat_interleave(rep, dim=1)
+            v = v.repeat_interleave(rep, dim=1)
+        p = self.dropout if self.training else 0.0
+        if mask is None:
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        out = out.transpose(1, 2).reshape(B, T, -1)
+        return self.resid_dropout(self.wo(out))
+
+
+class FeedForward(nn.Module):
+    """SwiGLU: w2(silu(w1 x) * w3 x)."""
+
+    def __init__(self, cfg: LlamaConfig) -> None:
+        super().__init__()
+        self.w1 = nn.Linear(cfg.dim, cfg.hidden_dim, bias=False)
+        self.w2 = nn.Linear(cfg.hidden_dim, cfg.dim, bias=False)
+        self.w3 = nn.Linear(cfg.dim, cfg.hidden_dim, bias=False)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.w2(F.silu(self.w1(x)) * self.w3(x)))
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, cfg: LlamaConfig, layer: int) -> None:
+        super().__init__()
+        self.layer = layer
+        self.attention_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.attention = Attention(cfg)
+        self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.feed_forward = FeedForward(cfg)
+
+    def forward(self, x, cos, sin, mask, cache):
+        x = x + self.attention(self.attention_norm(x), cos, sin, mask, cache, self.layer)
+        return x + self.feed_forward(self.ffn_norm(x))
+
+
+class Llama(nn.Module):
+    def __init__(self, config: LlamaConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.tok_embeddings = nn.Embedding(config.vocab_size, config.dim)
+        self.dropout = nn.Dropout(config.dropout)
+        self.layers = nn.ModuleList(TransformerBlock(config, i) for i in range(config.n_layers))
+        self.norm = RMSNorm(config.dim, config.norm_eps)
+        self.output = nn.Linear(config.dim, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.output.weight = self.tok_embeddings.weight
+        self.apply(self._init_weights)
+        # llama2.c: scaled init for the projections that write into the residual stream
+        for name, p in self.named_parameters():
+            if name.endswith("w3.weight") or name.endswith("wo.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layers))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                positions: torch.Tensor | None = None, kv_cache: KVCache | None = None,
+                last_only: bool = False) -> ModelOutput:
+        """tokens (B, T). attention_mask (B, S) marks real tokens with 1 and padding with 0, where
+        S = cached positions + T (for left-padded batches). positions (B, T) default to the count of
+        real tokens before each one (so left padding does not shift positions). last_only: compute
+        logits for the final position only (generation)."""
+        B, T = tokens.shape
+        past = kv_cache.length if kv_cache is not None else 0
+        S = past + T
+        if S > self.config.max_seq_len and kv_cache is None:
+            raise ValueError(f"sequence length {S} exceeds the model's max_seq_len {self.config.max_seq_len}")
+        if positions is None:
+            if attention_mask is not None:
+                positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, past:]
+            else:
+                positions = torch.arange(past, S, device=tokens.device)
+        cos, sin = rope_cos_sin(self.config.head_dim, positions, self.config.rope_theta)
+        mask = self._attention_mask(attention_mask, B, T, past, tokens.device)
+        h = self.dropout(self.tok_embeddings(tokens))
+        for block in self.layers:
+            h = block(h, cos, sin, mask, kv_cache)
+        if kv_cache is not None:
+            kv_cache.length = S
+        h = self.norm(h)
+        logits = self.output(h[:, -1:] if last_only else h).float()
+        return ModelOutput(logits, h)
+
+    @staticmethod
+    def _attention_mask(attention_mask: torch.Tensor | None, B: int, T: int, past: int,
+                        device: torch.device) -> torch.Tensor | None:
+        """Boolean (B, 1, T, S) mask, True where a query may attend; None for the plain causal case."""
+        if attention_mask is None and past == 0:
+            return None
+        S = past + T
+        causal = torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=past)
+        if attention_mask is None:
+            return causal[None, None]
+        keys = attention_mask[:, :S].bool()[:, None, None, :]
+        mask = causal[None, None] & keys
+        # a fully masked row (a padding query) would give NaN; let it see itself
+        eye = torch.zeros(T, S, dtype=torch.bool, device=device)
+        eye[torch.arange(T), past + torch.arange(T)] = True
+        return mask | (eye[None, None] & ~mask.any(-1, keepdim=True))

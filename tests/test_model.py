@@ -1,0 +1,137 @@
+"""The model's parts checked against independent reference formulations."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from babyllama.model import KVCache, Llama, LlamaConfig, apply_rope, rope_cos_sin
+
+torch.manual_seed(0)
+
+
+def tiny(**kw) -> LlamaConfig:
+    base = dict(dim=32, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=61, max_seq_len=48, multiple_of=8)
+    base.update(kw)
+    return LlamaConfig(**base)
+
+
+def test_rope_matches_complex_formulation():
+    B, T, H, D = 2, 7, 3, 8
+    x = torch.randn(B, T, H, D)
+    cos, sin = rope_cos_sin(D, torch.arange(T), 10000.0)
+    ours = apply_rope(x, cos, sin)
+    # Meta's formulation: view adjacent pairs as complex numbers, multiply by e^{i * pos * freq}
+    freqs = 1.0 / (10000.0 ** (torch.arange(0, D, 2)[: D // 2].float() / D))
+    angles = torch.outer(torch.arange(T).float(), freqs)
+    rot = torch.polar(torch.ones_like(angles), angles)
+    xc = torch.view_as_complex(x.float().reshape(B, T, H, D // 2, 2))
+    ref = torch.view_as_real(xc * rot[None, :, None, :]).flatten(3)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_rope_keeps_norm_and_relative_positions():
+    D = 16
+    q, k = torch.randn(1, 1, 1, D), torch.randn(1, 1, 1, D)
+
+    def rotated(x, pos):
+        cos, sin = rope_cos_sin(D, torch.tensor([pos]), 10000.0)
+        return apply_rope(x, cos, sin)
+
+    assert torch.allclose(rotated(q, 5).norm(), q.norm(), atol=1e-5)
+    dot_a = (rotated(q, 9) * rotated(k, 4)).sum()
+    dot_b = (rotated(q, 25) * rotated(k, 20)).sum()
+    assert torch.allclose(dot_a, dot_b, atol=1e-4)
+
+
+def naive_forward(model: Llama, tokens: torch.Tensor) -> torch.Tensor:
+    """The whole model written out with explicit masked softmax attention and repeated kv heads."""
+    cfg = model.config
+    B, T = tokens.shape
+    h = model.tok_embeddings(tokens)
+    cos, sin = rope_cos_sin(cfg.head_dim, torch.arange(T), cfg.rope_theta)
+
+    def norm(x, w):
+        return x / torch.sqrt((x * x).mean(-1, keepdim=True) + cfg.norm_eps) * w
+
+    causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    for blk in model.layers:
+        a = blk.attention
+        x = norm(h, blk.attention_norm.weight)
+        q = apply_rope((x @ a.wq.weight.T).view(B, T, cfg.n_heads, -1), cos, sin)
+        k = apply_rope((x @ a.wk.weight.T).view(B, T, cfg.n_kv_heads, -1), cos, sin)
+        v = (x @ a.wv.weight.T).view(B, T, cfg.n_kv_heads, -1)
+        group = cfg.n_heads // cfg.n_kv_heads
+        heads = []
+        for hd in range(cfg.n_heads):
+            qh, kh, vh = q[:, :, hd], k[:, :, hd // group], v[:, :, hd // group]
+            scores = qh @ kh.transpose(1, 2) / math.sqrt(cfg.head_dim)
+            scores = scores.masked_fill(~causal, float("-inf"))
+            heads.append(torch.softmax(scores, -1) @ vh)
+        h = h + torch.cat(heads, -1) @ a.wo.weight.T
+        f = blk.feed_forward
+        x = norm(h, blk.ffn_norm.weight)
+        h = h + (F.silu(x @ f.w1.weight.T) * (x @ f.w3.weight.T)) @ f.w2.weight.T
+    return norm(h, model.norm.weight) @ model.output.weight.T
+
+
+@pytest.mark.parametrize("n_kv_heads,tie", [(4, True), (2, False), (1, True)])
+def test_forward_matches_naive_reference(n_kv_heads, tie):
+    model = Llama(tiny(n_kv_heads=n_kv_heads, tie_embeddings=tie)).eval()
+    tokens = torch.randint(0, 61, (3, 11))
+    ours = model(tokens).logits
+    torch.testing.assert_close(ours, naive_forward(model, tokens), rtol=1e-4, atol=1e-5)
+
+
+def test_param_count_from_config_matches_module():
+    for kw in [dict(), dict(tie_embeddings=False), dict(n_kv_heads=1, hidden_dim=50)]:
+        cfg = tiny(**kw)
+        assert Llama(cfg).num_params() == cfg.num_params()
+
+
+def test_hidden_dim_rule_and_validation():
+    cfg = LlamaConfig(dim=288, multiple_of=32)
+    assert cfg.hidden_dim == 768  # llama2.c stories15M
+    assert LlamaConfig(dim=512, n_heads=8, multiple_of=32).hidden_dim == 1376  # stories42M
+    with pytest.raises(ValueError, match="n_kv_heads"):
+        LlamaConfig(dim=32, n_heads=4, n_kv_heads=3)
+    with pytest.raises(ValueError, match="unknown model config keys"):
+        LlamaConfig.from_dict({"dim": 8, "n_layer": 2})
+
+
+def test_kv_cache_forward_equals_full_forward():
+    model = Llama(tiny()).eval()
+    tokens = torch.randint(0, 61, (2, 20))
+    full = model(tokens).logits
+    cache = KVCache(model.config, batch_size=2)
+    parts = [model(tokens[:, :7], kv_cache=cache).logits]
+    for t in range(7, 20):
+        parts.append(model(tokens[:, t:t + 1], kv_cache=cache).logits)
+    torch.testing.assert_close(torch.cat(parts, 1), full, rtol=1e-4, atol=1e-5)
+    assert cache.length == 20
+
+
+def test_left_padding_does_not_change_real_tokens():
+    model = Llama(tiny()).eval()
+    seq = torch.randint(3, 61, (1, 9))
+    alone = model(seq).logits
+    padded = torch.cat([torch.zeros(1, 4, dtype=torch.long), seq], 1)
+    mask = torch.cat([torch.zeros(1, 4), torch.ones(1, 9)], 1).long()
+    out = model(padded, attention_mask=mask).logits[:, 4:]
+    torch.testing.assert_close(out, alone, rtol=1e-4, atol=1e-5)
+    assert torch.isfinite(model(padded, attention_mask=mask).logits).all()
+
+
+def test_sequence_longer_than_context_is_refused():
+    model = Llama(tiny(max_seq_len=8))
+    with pytest.raises(ValueError, match="max_seq_len"):
+        model(torch.zeros(1, 9, dtype=torch.long))
+
+
+def test_init_like_llama2c():
+    model = Llama(LlamaConfig(dim=64, n_layers=4, n_heads=4, vocab_size=1000))
+    std_wq = model.layers[0].attention.wq.weight.std().item()
+    std_wo = model.layers[0].attention.wo.weight.std().item()
+    assert abs(std_wq - 0.02) < 0.002
+    assert abs(std_wo - 0.02 / math.sqrt(8)) < 0.001
+    assert model.output.weight is model.tok_embeddings.weight
