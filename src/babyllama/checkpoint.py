@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from babyllama.model import Llama, LlamaConfig
-from babyllama.utils.io import BabyLlamaError, atomic_write_json, read_json
+from babyllama.utils.io import BabyLlamaError, atomic_path, atomic_write_json, read_json
 
 if TYPE_CHECKING:
     from babyllama.tokenizer import Tokenizer
@@ -39,15 +39,8 @@ def model_state(model: Llama) -> dict[str, torch.Tensor]:
 
 
 def save_weights(model: Llama, path: str | os.PathLike) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(model_state(model), tmp, metadata={"format": "pt"})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        save_file(model_state(model), str(tmp), metadata={"format": "pt"})
 
 
 def load_weights(model: Llama, path: str | os.PathLike) -> None:

@@ -1,0 +1,203 @@
+"""Classification data: `LABEL ||| sentence` files (SST-5, CFIMDB), label-name JSON, JSONL and CSV.
+
+    examples = read_label_file("sst/sst-dev.txt")          # [Example(text, label, line), ...]
+    names = read_label_names("sst/sst-label-mapping.json") # ["awful", "bad", ...]
+    examples, names = read_table("reviews.jsonl", text_field="review", label_field="stars")
+
+Labels are integer indices into the label names. Every problem is a BabyLlamaError naming file and line.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from babyllama.utils.io import BabyLlamaError, read_json
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: int
+    line: int = 0  # 1-based line (or CSV row) in the source file, for error messages
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise BabyLlamaError(f"{path}: file not found")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise BabyLlamaError(f"{path}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
+
+
+def read_label_file(path: str | os.PathLike) -> list[Example]:
+    """Read `LABEL ||| sentence` lines (blank lines are skipped). LABEL is a non-negative integer."""
+    path = Path(path)
+    examples = []
+    for i, line in enumerate(_read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        if "|||" not in line:
+            raise BabyLlamaError(f"{path}:{i}: no '|||' separator; expected 'LABEL ||| sentence'")
+        label, text = line.split("|||", 1)
+        label, text = label.strip(), text.strip()
+        if not label.isdigit():
+            raise BabyLlamaError(f"{path}:{i}: label {label!r} is not a non-negative integer; "
+                                 f"expected 'LABEL ||| sentence'")
+        if not text:
+            raise BabyLlamaError(f"{path}:{i}: empty sentence after '|||'")
+        examples.append(Example(text, int(label), i))
+    if not examples:
+        raise BabyLlamaError(f"{path}: no examples (the file is empty)")
+    return examples
+
+
+def read_label_names(path: str | os.PathLike) -> list[str]:
+    """A JSON list of label names, index i naming label i, e.g. ["bad", "good"]."""
+    path = Path(path)
+    names = read_json(path)
+    if not isinstance(names, list) or not names:
+        raise BabyLlamaError(f"{path}: label names must be a non-empty JSON list of strings, "
+                             f"got {type(names).__name__}")
+    for i, n in enumerate(names):
+        if not isinstance(n, str) or not n.strip():
+            raise BabyLlamaError(f"{path}: label name #{i} is {n!r}; every label name must be a non-empty string")
+    if len(set(names)) != len(names):
+        raise BabyLlamaError(f"{path}: label names repeat: {names}")
+    return names
+
+
+def _to_label(value: object, names: Sequence[str] | None, where: str) -> int | str:
+    """An int label stays an int; a string is a digit string or a label name."""
+    if isinstance(value, bool) or value is None:
+        raise BabyLlamaError(f"{where}: label {value!r} is neither an integer nor a label name")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        v = value.strip()
+        if names is not None and v in names:
+            return names.index(v)
+        if v.isdigit():
+            return int(v)
+        if names is None:
+            return v
+    raise BabyLlamaError(f"{where}: label {value!r} is neither an integer nor one of the label names {list(names or [])}")
+
+
+def read_table(path: str | os.PathLike, text_field: str = "text", label_field: str = "label",
+               label_names: Sequence[str] | None = None) -> tuple[list[Example], list[str] | None]:
+    """Read JSONL (.jsonl/.json, one object a line) or CSV/TSV (.csv/.tsv, with a header row).
+
+    Labels may be integers or names. With `label_names` names map to their index; without them,
+    string labels get indices in sorted order and those sorted names are returned."""
+    path = Path(path)
+    rows: list[tuple[int, dict]] = []
+    if path.suffix.lower() in (".csv", ".tsv"):
+        text = _read_text(path)
+        reader = csv.DictReader(text.splitlines(), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        for field in (text_field, label_field):
+            if reader.fieldnames is None or field not in reader.fieldnames:
+                raise BabyLlamaError(f"{path}:1: no column {field!r} in the header {reader.fieldnames}; "
+                                     f"name the columns with --text-field / --label-field")
+        rows = [(reader.line_num, row) for row in reader]
+    elif path.suffix.lower() in (".jsonl", ".json"):
+        for i, line in enumerate(_read_text(path).splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise BabyLlamaError(f"{path}:{i}: invalid JSON ({e.msg}); expected one object per line") from None
+            if not isinstance(obj, dict):
+                raise BabyLlamaError(f"{path}:{i}: expected a JSON object, got {type(obj).__name__}")
+            rows.append((i, obj))
+    else:
+        raise BabyLlamaError(f"{path}: unknown table type {path.suffix!r}; use .jsonl, .csv or .tsv")
+    raw = []
+    for i, row in rows:
+        for field in (text_field, label_field):
+            if field not in row or row[field] is None:
+                raise BabyLlamaError(f"{path}:{i}: no field {field!r}; name the fields with "
+                                     f"--text-field / --label-field")
+        text = str(row[text_field]).strip()
+        if not text:
+            raise BabyLlamaError(f"{path}:{i}: empty {text_field!r}")
+        raw.append((text, _to_label(row[label_field], label_names, f"{path}:{i}"), i))
+    if not raw:
+        raise BabyLlamaError(f"{path}: no examples (the file is empty)")
+    names = list(label_names) if label_names is not None else None
+    strings = sorted({lab for _, lab, _ in raw if isinstance(lab, str)})
+    if strings:
+        if any(isinstance(lab, int) for _, lab, _ in raw):
+            raise BabyLlamaError(f"{path}: labels mix integers and names; give --label-names to map the names")
+        names = strings
+        raw = [(t, names.index(lab), i) for t, lab, i in raw]
+    return [Example(t, int(lab), i) for t, lab, i in raw], names
+
+
+def read_examples(path: str | os.PathLike, text_field: str = "text", label_field: str = "label",
+                  label_names: Sequence[str] | None = None) -> list[Example]:
+    """Read any supported file: `.txt` as `LABEL ||| sentence`, else as a table."""
+    path = Path(path)
+    if path.suffix.lower() in (".jsonl", ".json", ".csv", ".tsv"):
+        return read_table(path, text_field, label_field, label_names)[0]
+    return read_label_file(path)
+
+
+def check_labels(examples: Sequence[Example], num_labels: int, path: str | os.PathLike) -> None:
+    """Every label must index the label names."""
+    for ex in examples:
+        if not 0 <= ex.label < num_labels:
+            raise BabyLlamaError(f"{path}:{ex.line}: label {ex.label} is outside the {num_labels} label names "
+                                 f"(0..{num_labels - 1}); fix the label or the label-name file")
+
+
+@dataclass
+class DatasetFiles:
+    train: Path | None
+    dev: Path | None
+    test: Path | None
+    label_names: Path | None
+
+
+def find_dataset_files(folder: str | os.PathLike) -> DatasetFiles:
+    """Find `*-train.txt`, `*-dev.txt`, `*-test.txt`, `*-label-mapping.json` in a folder (minllama's layout)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BabyLlamaError(f"{folder}: no such data folder")
+
+    def one(suffix: str) -> Path | None:
+        hits = sorted(folder.glob(f"*{suffix}"))
+        if len(hits) > 1:
+            raise BabyLlamaError(f"{folder}: several files end in {suffix!r} ({[h.name for h in hits]}); "
+                                 f"pass --train/--dev/--test/--label-names explicitly")
+        return hits[0] if hits else None
+
+    return DatasetFiles(one("-train.txt"), one("-dev.txt"), one("-test.txt"), one("-label-mapping.json"))
+
+
+def write_predictions(path: str | os.PathLike, preds: Sequence[int], texts: Sequence[str]) -> None:
+    """minllama's output format: one `PRED ||| sentence` line per example, written atomically."""
+    from babyllama.utils.io import atomic_write_text
+
+    atomic_write_text(path, "".join(f"{p} ||| {s}\n" for p, s in zip(preds, texts)))
+
+
+def left_pad(seqs: Sequence[Sequence[int]], pad_id: int):
+    """Left-pad token lists into (ids, attention_mask), both int64 (B, T); mask is 1 on real tokens."""
+    import torch
+
+    T = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), T), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if s:
+            ids[i, T - len(s):] = torch.tensor(list(s), dtype=torch.long)
+            mask[i, T - len(s):] = 1
+    return ids, mask

@@ -1,0 +1,398 @@
+"""Read documents (one str each) from text, JSONL, JSON, parquet, .gz/.xz, Hugging Face datasets or the
+built-in story generator.
+
+A source is named by a spec string: a file path, `hf:NAME[@CONFIG][:SPLIT]`, or `builtin`.
+Plain text is read either one document per line (`lines`) or as documents separated by a delimiter
+such as `<|endoftext|>` (`delimited`); `auto` picks `delimited` when the delimiter occurs in the file.
+Every document goes through `normalize_text`: CRLF -> LF, surrounding whitespace stripped and, unless
+`keep_blank_lines`, blank lines between paragraphs dropped so paragraphs are separated by exactly one
+"\\n" (the TinyStories train file uses single newlines, the validation file blank lines).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import lzma
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator
+
+from babyllama.utils.io import BabyLlamaError
+
+DEFAULT_DELIMITER = "<|endoftext|>"
+FORMATS = ("auto", "lines", "delimited", "jsonl", "json", "parquet")
+DEFAULT_BUILTIN_STORIES = 20000
+
+
+def normalize_text(text: str, keep_blank_lines: bool = False) -> str:
+    """CRLF -> LF; drop blank (whitespace-only) lines unless keep_blank_lines; strip surrounding whitespace
+    (as llama2.c does before encoding)."""
+    text = text.replace("\r\n", "\n")
+    if not keep_blank_lines:
+        text = "\n".join(line for line in text.split("\n") if line.strip())
+    return text.strip()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 hex digest of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _compression(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        return "gz"
+    if name.endswith(".xz"):
+        return "xz"
+    return None
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    kind = _compression(path)
+    if kind == "gz":
+        return gzip.open(path, "rb")
+    if kind == "xz":
+        return lzma.open(path, "rb")
+    return open(path, "rb")
+
+
+def _read_all(path: Path) -> bytes:
+    try:
+        with _open_binary(path) as f:
+            return f.read()
+    except (OSError, EOFError, lzma.LZMAError) as e:
+        raise BabyLlamaError(f"{path}: cannot read/decompress ({e}); check the file is intact") from None
+
+
+def _decode(path: Path, data: bytes, lineno: int | None = None) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if lineno is None:  # find the line of the bad byte
+            lineno = data.count(b"\n", 0, e.start) + 1
+        raise BabyLlamaError(
+            f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start}); re-encode the file as UTF-8"
+        ) from None
+
+
+def _iter_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (line number, line without its newline), checking UTF-8 line by line."""
+    lineno = 0
+    try:
+        with _open_binary(path) as f:
+            for lineno, raw in enumerate(f, 1):
+                line = _decode(path, raw, lineno)
+                if lineno == 1 and line.startswith("\ufeff"):
+                    line = line[1:]
+                if line.endswith("\n"):
+                    line = line[:-1]
+                if line.endswith("\r"):
+                    line = line[:-1]
+                yield lineno, line
+    except (OSError, EOFError, lzma.LZMAError) as e:
+        raise BabyLlamaError(f"{path}:{lineno + 1}: cannot read/decompress ({e}); check the file is intact") from None
+    if lineno == 0:
+        raise BabyLlamaError(f"{path}: empty file; give a file with text in it")
+
+
+def _contains(path: Path, needle: str) -> bool:
+    """True if the (decompressed) file contains `needle`; streams in 1 MiB chunks."""
+    pat = needle.encode("utf-8")
+    tail = b""
+    try:
+        with _open_binary(path) as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                if pat in tail + chunk:
+                    return True
+                tail = chunk[-(len(pat) - 1):] if len(pat) > 1 else b""
+    except (OSError, EOFError, lzma.LZMAError) as e:
+        raise BabyLlamaError(f"{path}: cannot read/decompress ({e}); check the file is intact") from None
+    return False
+
+
+def format_from_name(path: Path) -> str:
+    """Format implied by the file name (after any .gz/.xz): jsonl, json, parquet, else auto (text)."""
+    name = path.name.lower()
+    if _compression(path):
+        name = name.rsplit(".", 1)[0]
+    if name.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if name.endswith(".json"):
+        return "json"
+    if name.endswith(".parquet"):
+        return "parquet"
+    return "auto"
+
+
+def _field_text(value: Any, where: str, field: str) -> str:
+    if not isinstance(value, str):
+        raise BabyLlamaError(f"{where}: field {field!r} is {type(value).__name__}, not a string; pass --field NAME")
+    return value
+
+
+def _missing_field(where: str, field: str, keys: Iterable[str]) -> BabyLlamaError:
+    have = ", ".join(map(str, list(keys)[:12])) or "none"
+    return BabyLlamaError(f"{where}: no field {field!r} (fields: {have}); pass --field NAME")
+
+
+@dataclass
+class Source:
+    """One input: a file path, `hf:NAME[@CONFIG][:SPLIT]`, or `builtin` (the story generator)."""
+
+    spec: str
+    format: str = "auto"
+    field: str = "text"
+    delimiter: str = DEFAULT_DELIMITER
+    keep_blank_lines: bool = False
+    builtin_stories: int = DEFAULT_BUILTIN_STORIES
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self._resolved: str | None = None
+        self._stories: list[str] | None = None  # builtin stories, generated once per Source
+        self.spec = str(self.spec)
+        if self.format not in FORMATS:
+            raise BabyLlamaError(f"unknown format {self.format!r}; choose from {', '.join(FORMATS)}")
+        if not self.delimiter:
+            raise BabyLlamaError("the document delimiter must not be empty")
+
+    @property
+    def kind(self) -> str:
+        if self.spec == "builtin":
+            return "builtin"
+        if self.spec.startswith("hf:"):
+            return "hf"
+        return "file"
+
+    @property
+    def path(self) -> Path:
+        return Path(self.spec).expanduser()
+
+    def resolved_format(self) -> str:
+        """The format actually used for a file (auto resolved by name, then by delimiter presence)."""
+        self._check_file()
+        if self._resolved is None:
+            fmt = self.format if self.format != "auto" else format_from_name(self.path)
+            if fmt == "auto":
+                fmt = "delimited" if _contains(self.path, self.delimiter) else "lines"
+            self._resolved = fmt
+        return self._resolved
+
+    def _check_file(self) -> None:
+        p = self.path
+        if not p.exists():
+            raise BabyLlamaError(f"{p}: file not found; give an existing file, hf:NAME or builtin")
+        if not p.is_file():
+            raise BabyLlamaError(f"{p}: not a file; give a text/JSONL/JSON/parquet file")
+        if p.stat().st_size == 0:
+            raise BabyLlamaError(f"{p}: empty file; give a file with text in it")
+
+    def documents(self) -> Iterator[str]:
+        """Yield normalized, non-empty documents. Raises BabyLlamaError if there are none."""
+        count = 0
+        for text in self._raw_documents():
+            text = normalize_text(text, self.keep_blank_lines)
+            if text.strip():
+                count += 1
+                yield text
+        if count == 0:
+            raise BabyLlamaError(f"{self.spec}: no documents found (only blank text); check --format/--field")
+
+    def _raw_documents(self) -> Iterator[str]:
+        if self.kind == "builtin":
+            return self._builtin()
+        if self.kind == "hf":
+            return self._hf()
+        fmt = self.resolved_format()
+        return {
+            "lines": self._lines,
+            "delimited": self._delimited,
+            "jsonl": self._jsonl,
+            "json": self._json,
+            "parquet": self._parquet,
+        }[fmt]()
+
+    def _lines(self) -> Iterator[str]:
+        for _, line in _iter_lines(self.path):
+            if line.strip():
+                yield line
+
+    def _delimited(self) -> Iterator[str]:
+        current: list[str] = []
+        for _, line in _iter_lines(self.path):
+            if self.delimiter in line:
+                parts = line.split(self.delimiter)
+                current.append(parts[0])
+                yield "\n".join(current)
+                yield from parts[1:-1]
+                current = [parts[-1]]
+            else:
+                current.append(line)
+        yield "\n".join(current)
+
+    def _jsonl(self) -> Iterator[str]:
+        for lineno, line in _iter_lines(self.path):
+            if not line.strip():
+                continue
+            where = f"{self.path}:{lineno}"
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise BabyLlamaError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(obj, dict):
+                raise BabyLlamaError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+            if self.field not in obj:
+                raise _missing_field(where, self.field, obj.keys())
+            yield _field_text(obj[self.field], where, self.field)
+
+    def _json(self) -> Iterator[str]:
+        text = _decode(self.path, _read_all(self.path))
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise BabyLlamaError(f"{self.path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+        if not isinstance(data, list):
+            raise BabyLlamaError(
+                f"{self.path}: expected a JSON list of objects, got a {type(data).__name__}; use JSONL or a list"
+            )
+        for i, obj in enumerate(data):
+            where = f"{self.path}: item {i}"
+            if not isinstance(obj, dict):
+                raise BabyLlamaError(f"{where}: expected an object, got {type(obj).__name__}")
+            if self.field not in obj:
+                raise _missing_field(where, self.field, obj.keys())
+            yield _field_text(obj[self.field], where, self.field)
+
+    def _parquet(self) -> Iterator[str]:
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise BabyLlamaError(f"{self.path}: reading parquet needs pyarrow; pip install pyarrow") from None
+        try:
+            handle = io.BytesIO(_read_all(self.path)) if _compression(self.path) else self.path
+            pf = pq.ParquetFile(handle)
+        except BabyLlamaError:
+            raise
+        except Exception as e:  # pyarrow raises ArrowInvalid / OSError for non-parquet input
+            raise BabyLlamaError(f"{self.path}: not a readable parquet file ({e})") from None
+        names = pf.schema_arrow.names
+        if self.field not in names:
+            raise _missing_field(str(self.path), self.field, names)
+        row = 0
+        for batch in pf.iter_batches(columns=[self.field], batch_size=1024):
+            for value in batch.column(0).to_pylist():
+                yield _field_text(value, f"{self.path}: row {row}", self.field)
+                row += 1
+
+    def _hf_parts(self) -> tuple[str, str | None, str]:
+        rest = self.spec[3:]
+        name, _, split = rest.partition(":")
+        name, _, config = name.partition("@")
+        if not name:
+            raise BabyLlamaError(f"{self.spec}: give a dataset name, e.g. hf:roneneldan/TinyStories")
+        return name, (config or None), (split or "train")
+
+    def _hf(self) -> Iterator[str]:
+        name, config, split = self._hf_parts()
+        try:
+            import datasets  # type: ignore[import-not-found]
+        except ImportError:
+            raise BabyLlamaError(
+                f"{self.spec}: Hugging Face datasets need the `datasets` package (pip install datasets) "
+                "and network access or a local cache; or download the data and pass the file"
+            ) from None
+        try:
+            ds = datasets.load_dataset(name, config, split=split)
+        except Exception as e:  # offline, unknown name, bad split: all reported the same way
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise BabyLlamaError(
+                f"{self.spec}: could not load dataset ({msg}); check the name/split and the network, "
+                "or set HF_DATASETS_OFFLINE=1 to use a cached copy"
+            ) from None
+        if self.field not in ds.column_names:
+            raise _missing_field(self.spec, self.field, ds.column_names)
+        row = 0
+        for batch in ds.iter(batch_size=1000):
+            for value in batch[self.field]:
+                yield _field_text(value, f"{self.spec}: row {row}", self.field)
+                row += 1
+
+    def _builtin(self) -> Iterator[str]:
+        try:
+            from babyllama.data.stories import generate_stories
+        except ImportError as e:
+            raise BabyLlamaError(f"builtin: the story generator is unavailable ({e})") from None
+        if self.builtin_stories < 1:
+            raise BabyLlamaError(f"builtin: --builtin-stories must be >= 1, got {self.builtin_stories}")
+        if self._stories is None:
+            self._stories = list(generate_stories(self.builtin_stories, self.seed))
+        yield from self._stories
+
+    def describe(self, hash_files: bool = True) -> dict[str, Any]:
+        """A JSON-able description, with the sha256 of a source file."""
+        if self.kind == "builtin":
+            return {"spec": "builtin", "kind": "builtin", "stories": self.builtin_stories, "seed": self.seed}
+        if self.kind == "hf":
+            name, config, split = self._hf_parts()
+            return {"spec": self.spec, "kind": "hf", "name": name, "config": config, "split": split,
+                    "field": self.field}
+        fmt = self.resolved_format()
+        d: dict[str, Any] = {"spec": self.spec, "kind": "file", "path": str(self.path.resolve()), "format": fmt,
+                             "bytes": self.path.stat().st_size}
+        if fmt in ("jsonl", "json", "parquet"):
+            d["field"] = self.field
+        if fmt == "delimited":
+            d["delimiter"] = self.delimiter
+        d["keep_blank_lines"] = self.keep_blank_lines
+        if hash_files:
+            d["sha256"] = file_sha256(self.path)
+        return d
+
+
+def iter_documents(sources: Iterable[Source | str | os.PathLike]) -> Iterator[str]:
+    """All documents of several sources in order (str/path specs use default options)."""
+    for s in sources:
+        yield from as_source(s).documents()
+
+
+def as_source(s: Source | str | os.PathLike) -> Source:
+    return s if isinstance(s, Source) else Source(str(s))
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, *, flag: str = "--source",
+                         default: list[str] | None = None) -> None:
+    """The options shared by `prepare` and `train-tokenizer` for choosing and reading inputs."""
+    parser.add_argument(flag, nargs="+", action="extend", dest="sources", default=None, metavar="SPEC",
+                        help="input: a file (txt, jsonl, json, parquet, optionally .gz/.xz), hf:NAME[@CONFIG]"
+                             "[:SPLIT], or builtin (the built-in story generator)"
+                             + (f"; default {' '.join(default)}" if default else ""))
+    parser.add_argument("--format", choices=FORMATS, default="auto",
+                        help="how to read files (default auto: by extension; text is 'delimited' if the "
+                             "delimiter occurs, else 'lines' = one document per line)")
+    parser.add_argument("--field", default="text", help="text field of JSONL/JSON/parquet/HF rows (default text)")
+    parser.add_argument("--delimiter", default=DEFAULT_DELIMITER,
+                        help=f"document separator for delimited text (default {DEFAULT_DELIMITER})")
+    parser.add_argument("--keep-blank-lines", action="store_true",
+                        help="keep blank lines inside documents (default: collapse paragraph breaks to one newline)")
+    parser.add_argument("--builtin-stories", type=int, default=DEFAULT_BUILTIN_STORIES, metavar="N",
+                        help=f"number of generated stories for --source builtin (default {DEFAULT_BUILTIN_STORIES})")
+
+
+def sources_from_args(args: argparse.Namespace, default: list[str] | None = None) -> list[Source]:
+    specs = args.sources or default or []
+    if not specs:
+        raise BabyLlamaError("no input given; pass --source FILE|hf:NAME|builtin")
+    return [
+        Source(spec, format=args.format, field=args.field, delimiter=args.delimiter,
+               keep_blank_lines=args.keep_blank_lines, builtin_stories=args.builtin_stories,
+               seed=getattr(args, "seed", 0))
+        for spec in specs
+    ]

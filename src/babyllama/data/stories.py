@@ -1,0 +1,1846 @@
+"""Built-in corpus: a procedural generator of simple children's stories.
+
+The stories are plain TinyStories-like English (past tense, small words, a problem and a
+resolution, some dialogue), built from hand-written word lists and sentence variants, so the
+quickstart can train a model with no network. Story i of `generate_stories(n, seed)` depends
+only on (seed, i), so any slice of a corpus can be rebuilt on its own.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from babyllama.utils.io import BabyLlamaError, atomic_path
+
+MIN_WORDS = 80
+MAX_WORDS = 300
+DELIMITER = "<|endoftext|>"
+
+
+def _w(text: str) -> tuple[str, ...]:
+    """Split a comma-separated word list (entries may hold spaces)."""
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+# ----------------------------------------------------------------------------- grammar helpers
+
+_A_BEFORE_VOWEL = ("uni", "use", "usu", "uke", "uku", "one", "once", "eu", "ewe")
+_AN_BEFORE_H = ("hour", "honest", "honor", "heir")
+
+
+def article(phrase: str) -> str:
+    """'a' or 'an' for the first word of `phrase` (by sound, with the usual exceptions)."""
+    w = phrase.lstrip().lower()
+    if w.startswith(_AN_BEFORE_H):
+        return "an"
+    if w.startswith(_A_BEFORE_VOWEL):
+        return "a"
+    return "an" if w[:1] in "aeiou" else "a"
+
+
+def with_article(phrase: str) -> str:
+    return f"{article(phrase)} {phrase}"
+
+
+_IRREGULAR_PAST = dict(
+    x.split(":")
+    for x in _w(
+        "be:was, bite:bit, blow:blew, break:broke, bring:brought, build:built, buy:bought,"
+        "catch:caught, come:came, dig:dug, do:did, draw:drew, drink:drank, eat:ate, fall:fell,"
+        "feed:fed, find:found, fly:flew, get:got, give:gave, go:went, grow:grew, hang:hung,"
+        "have:had, hear:heard, hide:hid, hold:held, keep:kept, know:knew, leave:left, lose:lost,"
+        "make:made, meet:met, put:put, read:read, ride:rode, ring:rang, run:ran, say:said, see:saw,"
+        "sing:sang, sit:sat, sleep:slept, slide:slid, spin:spun, stick:stuck, sweep:swept,"
+        "swim:swam, swing:swung, string:strung, take:took, teach:taught, tell:told, think:thought, throw:threw,"
+        "wake:woke, wear:wore, win:won, write:wrote, shake:shook, sink:sank, light:lit, cut:cut,"
+        "hit:hit, let:let, feel:felt, sell:sold, stand:stood, understand:understood, bake:baked"
+    )
+)
+# Short verbs that double their last consonant before -ed / -ing.
+_DOUBLE = set(
+    _w(
+        "hop, skip, stop, clap, drop, hug, jog, nap, pat, plan, shop, step, tap, trip, wag, chop,"
+        "grab, hum, mop, pop, rub, scrub, spot, tip, zip, dip, drum, flip, pet, plug, rip, sip,"
+        "slip, snap, trot, tug, wrap, run, swim, sit, dig, get, put, cut, spin, win, begin, hit,"
+        "let, shut, bat, knit, pin, stir, skid, swap"
+    )
+)
+
+
+def _ing(verb: str) -> str:
+    if verb in _DOUBLE:
+        return verb + verb[-1] + "ing"
+    if verb.endswith("ie"):
+        return verb[:-2] + "ying"
+    if verb.endswith("e") and not verb.endswith(("ee", "ye", "oe")) and verb != "be":
+        return verb[:-1] + "ing"
+    return verb + "ing"
+
+
+def _past(verb: str) -> str:
+    if verb in _IRREGULAR_PAST:
+        return _IRREGULAR_PAST[verb]
+    if verb in _DOUBLE:
+        return verb + verb[-1] + "ed"
+    if verb.endswith("e"):
+        return verb + "d"
+    if verb.endswith("y") and verb[-2:-1] not in tuple("aeiou"):
+        return verb[:-1] + "ied"
+    return verb + "ed"
+
+
+def past_tense(phrase: str) -> str:
+    """Past tense of a verb phrase: 'build a fort' -> 'built a fort'."""
+    head, _, rest = phrase.partition(" ")
+    return f"{_past(head)} {rest}".rstrip()
+
+
+def ing_form(phrase: str) -> str:
+    """Present participle of a verb phrase: 'swim in the lake' -> 'swimming in the lake'."""
+    head, _, rest = phrase.partition(" ")
+    return f"{_ing(head)} {rest}".rstrip()
+
+
+_IRREGULAR_PLURAL = dict(
+    x.split(":")
+    for x in _w(
+        "mouse:mice, sheep:sheep, goose:geese, fish:fish, deer:deer, moose:moose, wolf:wolves,"
+        "starfish:starfish, child:children, leaf:leaves, calf:calves, shelf:shelves, loaf:loaves,"
+        "jellyfish:jellyfish, shrimp:shrimp, person:people"
+    )
+)
+
+
+def plural(noun: str) -> str:
+    """Plural of a noun or of the last word of a noun phrase."""
+    head, _, last = noun.rpartition(" ")
+    pre = head + " " if head else ""
+    if last in _IRREGULAR_PLURAL:
+        return pre + _IRREGULAR_PLURAL[last]
+    if last.endswith("y") and last[-2:-1] not in tuple("aeiou"):
+        return pre + last[:-1] + "ies"
+    if last.endswith(("s", "x", "z", "ch", "sh")):
+        return pre + last + "es"
+    return pre + last + "s"
+
+
+_CAP_RE = re.compile(r'(^"?|[.!?] "?|\s")([a-z])')
+
+
+def capitalize_sentences(text: str) -> str:
+    """Upper-case the first letter of the text, of each sentence, and of each opened quote."""
+    return _CAP_RE.sub(lambda m: m.group(1) + m.group(2).upper(), text)
+
+
+def count_words(text: str) -> int:
+    return len(text.split())
+
+
+# ----------------------------------------------------------------------------- word lists
+
+GIRL_NAMES = _w(
+    "Lily, Mia, Emma, Sue, Anna, Lucy, Zoe, Amy, Ella, Sara, Kate, Jane, Rose, Ruby, Ivy, Grace,"
+    "Chloe, Daisy, Molly, Sophie, Lola, Nora, Hannah, Emily, Olivia, Ava, Isla, Maya, Leah, Julia,"
+    "Nina, Tina, Kim, Jill, Beth, Meg, Pam, Ann, Eva, Clara, Alice, Bella, Stella, Luna, Hazel, Poppy,"
+    "Willow, Amara, Zara, Priya, Aisha, Fatima, Mei, Yuki, Sakura, Ana, Lucia, Sofia, Elena, Carmen,"
+    "Rosa, Nadia, Leila, Tara, Asha, Ada, Iris, Fern, Pearl, Ellie, Katie, Lisa, Laura, Mary, Helen,"
+    "Ruth, Ellen, Josie, Lottie, Millie, Tilly, Evie, Maisie, Freya, Esme, Thea, Elsie, Abby, Becky,"
+    "Cindy, Dora, Gina, Heidi, Irene, Jenny, Kara, Lena, Mila, Naomi, Paula, Rita, Sally, Tess, Vera,"
+    "Wendy, Yara, Zelda, Amelia, Aria, Layla, Penny, Holly, Ginny, Dottie, Matilda, Edith, Greta,"
+    "Anya, Kiki, Lulu, Mimi, Nell, Polly, Rosie, Sadie, Trixie, Winnie, Bea, Cora, Dina, Esther,"
+    "Flora, Gemma, Hattie, Ida, Jade, Keira, Lara, Maria, Noor, Opal, Pia, Rhea, Suki, Talia, Uma,"
+    "Wren, Zuri, Imani, Nia, Ines, Lina, Marta, Hana, Ayla, Elif, Mira, Anika, Dalia, Greer"
+)
+BOY_NAMES = _w(
+    "Tom, Ben, Max, Sam, Tim, Jack, Leo, Finn, Jake, Luke, Noah, Liam, Owen, Adam, Alex, Bob, Bill,"
+    "Dan, Eli, Evan, Felix, Gus, Hugo, Ian, Jay, Joe, Kai, Levi, Mark, Ned, Oscar, Paul, Pete, Ray,"
+    "Rex, Ryan, Seth, Ted, Toby, Tony, Victor, Will, Zack, Arlo, Milo, Otto, Theo, Jonah, Caleb,"
+    "Henry, Harry, Oliver, Jacob, Ethan, Lucas, Mason, Logan, Ravi, Arjun, Omar, Ali, Yusuf, Hiro,"
+    "Kenji, Chen, Mateo, Diego, Carlos, Pablo, Luis, Marco, Nico, Ivan, Boris, Anton, Emil, Hans,"
+    "Lars, Sven, Olaf, Kofi, Kwame, Tunde, Jomo, Amir, Sami, Rami, Dev, Raj, Bruno, Cody, Danny,"
+    "Eddie, Frank, George, Jimmy, Kevin, Larry, Mikey, Nate, Ollie, Percy, Ricky, Sid, Vince, Wally,"
+    "Alfie, Archie, Bertie, Charlie, Dexter, Ezra, Freddie, Gabe, Harvey, Isaac, Jasper, Kit, Louie,"
+    "Monty, Ozzie, Rocco, Rufus, Stan, Tobias, Walter, Xavier, Yuri, Zeke, Abe, Barney, Cal, Dean,"
+    "Elliot, Fred, Glen, Hank, Iggy, Joel, Kurt, Lenny, Moe, Neil, Otis, Phil, Quentin, Reggie,"
+    "Simon, Todd, Wade, Timmy, Bobby, Johnny, Matteo, Tariq, Idris, Malik, Jin, Tao, Arun, Sunil"
+)
+PET_NAMES = _w(
+    "Pip, Spot, Fluffy, Bubbles, Patch, Sunny, Coco, Biscuit, Pepper, Ziggy, Nibbles, Button,"
+    "Whiskers, Snowy, Dot, Bingo, Scout, Pickles, Peanut, Muffin, Cookie, Honey, Ginger, Sparky,"
+    "Tiny, Hoppy, Squeaky, Fuzzy, Buzzy, Paws, Socks, Shadow, Maple, Acorn, Pebble, Puddle, Twinkle,"
+    "Dusty, Rusty, Sniffy, Wiggles, Tuffy, Noodle, Bean, Dumpling, Mango, Olive, Clover, Nutmeg,"
+    "Toffee, Jelly, Marble, Bramble, Thistle, Blossom, Flash, Zippy, Chirpy, Quackers, Waddles,"
+    "Flipper, Splash, Sprout, Crumbs, Bouncer, Nugget, Pumpkin, Waffles, Pudding, Buttons, Snuggles,"
+    "Fidget, Tinker, Jingles, Poppet, Scamper, Scruffy, Speckles, Sunbeam, Tumble, Dash, Boo,"
+    "Pogo, Ruffles, Smudge, Taffy, Tango, Zuzu, Fizz, Lolly, Misty"
+)
+# name -> pronoun for grown-ups: ("mom", "Mom", "she") = kind, how the child calls them, pronoun.
+GROWNUPS = (
+    ("mom", "Mom", "she"), ("dad", "Dad", "he"), ("mom", "Mommy", "she"), ("dad", "Daddy", "he"),
+    ("grandma", "Grandma", "she"), ("grandpa", "Grandpa", "he"), ("nana", "Nana", "she"),
+    ("papa", "Papa", "he"), ("mother", "Mother", "she"), ("father", "Father", "he"),
+)
+AUNT_NAMES = _w("May, June, Rose, Bea, Sue, Lou, Kim, Pat, Jo, Edna, Greta, Nell, Ruth, Wanda")
+UNCLE_NAMES = _w("Bob, Joe, Ned, Sam, Fred, Hank, Lou, Ray, Will, Otto, Amos, Cy, Gus, Walt")
+
+LAND_ANIMALS = _w(
+    "bunny, rabbit, puppy, dog, kitten, cat, bear, fox, mouse, pig, piglet, lamb, goat, pony, horse,"
+    "cow, calf, deer, squirrel, hedgehog, raccoon, badger, otter, beaver, mole, monkey, elephant,"
+    "lion, tiger, giraffe, zebra, hippo, panda, koala, donkey, llama, skunk, wolf, hamster, turtle,"
+    "dinosaur, dragon, unicorn, kangaroo, chipmunk, sloth, lizard, frog, toad, bear cub, lion cub,"
+    "tiger cub, fawn, foal, kid goat, polar bear, porcupine, armadillo, alligator, ant"
+)
+BIRDS = _w(
+    "duck, duckling, chick, hen, owl, robin, sparrow, parrot, goose, penguin, swan, bluebird, crow,"
+    "eagle, owlet, puffin, hummingbird, pigeon, ostrich, flamingo, woodpecker, gosling, rooster,"
+    "pelican, peacock, seagull, blackbird, wren, finch, toucan"
+)
+BUGS = _w(
+    "ant, bee, ladybug, butterfly, caterpillar, snail, beetle, spider, grasshopper, cricket,"
+    "firefly, worm, bumblebee, dragonfly, moth"
+)
+SEA_ANIMALS = _w(
+    "fish, crab, seal, whale, dolphin, octopus, starfish, seahorse, jellyfish, shrimp, clam,"
+    "lobster, sea turtle, goldfish, tadpole, eel"
+)
+FARM_ANIMALS = _w("cow, pig, sheep, goat, horse, hen, rooster, duck, goose, donkey, lamb, pony, chick, calf, turkey")
+ZOO_ANIMALS = _w(
+    "lion, tiger, elephant, giraffe, zebra, monkey, hippo, rhino, panda, penguin, kangaroo, bear,"
+    "gorilla, camel, flamingo, crocodile, ostrich, koala, leopard, parrot, seal, peacock, cheetah"
+)
+PETS = _w("dog, puppy, cat, kitten, bunny, hamster, goldfish, parrot, turtle, guinea pig, mouse, lizard")
+ANIMAL_SOUNDS = {
+    "dog": "Woof", "puppy": "Woof", "cat": "Meow", "kitten": "Mew", "duck": "Quack",
+    "duckling": "Quack", "cow": "Moo", "calf": "Moo", "pig": "Oink", "piglet": "Oink", "lamb": "Baa",
+    "sheep": "Baa", "goat": "Maa", "kid goat": "Maa", "horse": "Neigh", "pony": "Neigh",
+    "foal": "Neigh", "owl": "Hoo", "owlet": "Hoo", "frog": "Ribbit", "toad": "Croak", "bee": "Buzz",
+    "bumblebee": "Buzz", "lion": "Roar", "lion cub": "Roar", "tiger": "Roar", "tiger cub": "Roar",
+    "bear": "Grr", "bear cub": "Grr", "mouse": "Squeak", "hamster": "Squeak", "chick": "Peep",
+    "hen": "Cluck", "rooster": "Cock-a-doodle-doo", "goose": "Honk", "gosling": "Honk",
+    "donkey": "Hee-haw", "crow": "Caw", "robin": "Tweet", "sparrow": "Chirp", "bluebird": "Tweet",
+    "wolf": "Awoo", "dragon": "Rawr", "dinosaur": "Rawr", "monkey": "Ooh-ooh", "parrot": "Squawk",
+    "seagull": "Squawk", "cricket": "Chirp", "snake": "Hiss", "elephant": "Toot",
+}
+HOP = set(_w("bunny, rabbit, frog, toad, kangaroo, grasshopper, cricket"))
+WADDLE = set(_w("duck, duckling, goose, gosling, penguin, puffin"))
+CRAWL = set(_w("turtle, snail, caterpillar, worm, sloth, ant, beetle, lizard, alligator, spider"))
+FLY = set(BIRDS) - WADDLE - {"ostrich", "hen", "chick", "rooster", "peacock"} | set(_w("bee, butterfly, ladybug, bumblebee, dragonfly, firefly, moth"))
+
+KID_TRAITS = _w(
+    "kind, brave, shy, curious, silly, clever, gentle, friendly, happy, sleepy, playful, cheerful,"
+    "funny, busy, quiet, helpful, polite, smart, strong, bouncy, sweet, honest, careful, eager,"
+    "lively, jolly, caring, thoughtful, chatty, giggly, sunny, bright, bold, little, good, nice,"
+    "excited, energetic, adventurous, imaginative, active, outgoing, honest, easygoing, hopeful,"
+    "creative, patient, proud, tidy, messy, noisy, daring, dreamy, merry, lovely, loving, calm"
+)
+ANIMAL_LOOKS = _w(
+    "fluffy, fuzzy, spotty, stripy, tiny, small, little, big, soft, furry, round, chubby, plump,"
+    "speckled, shaggy, sleek, long-eared, bushy-tailed, scruffy, gray, brown, white, golden, black,"
+    "orange, old, young, baby"
+)
+COLORS = _w("red, blue, green, yellow, orange, purple, pink, brown, black, white, gray, gold, silver")
+TOY_ADJS = _w(
+    "shiny, new, old, soft, fuzzy, bright, sparkly, round, tiny, big, special, pretty, colorful,"
+    "striped, spotted, fluffy, smooth, shiny new, little, wooden, golden, woolly, squishy, bouncy,"
+    "noisy, funny, favorite, lovely, fancy, magic, tiny little, huge, cozy"
+)
+# (noun, how it is used, where it lives): toys and things a child can lose or share.
+TOYS = _w(
+    "ball, kite, teddy bear, doll, toy car, toy train, truck, toy boat, robot, drum, whistle, yo-yo,"
+    "spinning top, jump rope, hat, scarf, mitten, necklace, bracelet, crown, wand, seashell,"
+    "marble, crayon, picture book, blanket, bucket, shovel, bell, key, backpack, umbrella,"
+    "toy plane, rocket, toy dinosaur, stuffed bunny, balloon, scooter, wagon, music box, hair clip,"
+    "sticker, map, flashlight, lantern, magnifying glass, paintbrush, ukulele, kazoo, tambourine,"
+    "xylophone, harmonica, rubber duck, snow globe, tea set, toy tractor, fire truck, puppet,"
+    "toy horse, jack-in-the-box, pinwheel, sailboat, storybook, kaleidoscope, race car,"
+    "toy elephant, toy owl, egg cup, lunchbox, water bottle, headband, toy guitar, compass, frisbee,"
+    "stuffed lion, rag doll, toy bus, train set, toy robot, cowboy hat, sun hat, pom-pom, slinky,"
+    "bubble wand, toy drum, tiara, toy ship, bow"
+)
+# Things that can break and how to fix them: (thing, what went wrong, what fixed it, how).
+BREAKABLES = (
+    ("teddy bear", "one of its arms came loose", "a needle and thread", "sewed the arm back on", True),
+    ("teddy bear", "its ear got a big rip", "a needle and thread", "stitched the ear up", True),
+    ("rag doll", "its leg came off", "a needle and thread", "sewed the leg back on", True),
+    ("toy car", "one wheel popped off", "a tiny screwdriver", "screwed the wheel back on", True),
+    ("toy truck", "a wheel fell off", "some glue", "glued the wheel back on", True),
+    ("kite", "its string snapped", "a new string", "tied a new string to it", True),
+    ("kite", "its paper got a big tear", "some tape", "taped up the tear", True),
+    ("toy boat", "its little sail broke", "a stick and some cloth", "made a new sail", True),
+    ("wagon", "one of its wheels came off", "a hammer and a nail", "fixed the wheel", True),
+    ("toy robot", "its arm fell off", "a small screwdriver", "put the arm back in place", True),
+    ("necklace", "its string broke and the beads fell all over", "a new string", "put the beads back on", True),
+    ("bracelet", "its string snapped", "a piece of ribbon", "tied the beads back together", True),
+    ("drum", "its top got a hole in it", "a piece of tape", "patched the hole", True),
+    ("toy train", "it came off its track and a car broke off", "some glue", "glued the car back on", True),
+    ("puppet", "its button eye fell off", "a needle and thread", "sewed on a new button eye", True),
+    ("crown", "it bent and a paper point tore off", "some tape and glitter", "fixed the crown", True),
+    ("toy plane", "one of its wings snapped", "some glue", "glued the wing back", True),
+    ("umbrella", "it flipped inside out and a piece bent", "a pair of pliers", "bent the piece back", True),
+    ("music box", "it stopped playing its song", "a tiny key", "wound it up and cleaned it", True),
+    ("sandcastle", "a big wave knocked down its tower", "a bucket and some wet sand", "built the tower again", False),
+    ("bird house", "its roof came loose", "a hammer and two nails", "nailed the roof back on", False),
+    ("stuffed bunny", "its tail fell off", "a needle and thread", "sewed the tail back on", True),
+    ("toy guitar", "one of its strings broke", "a new string", "put on a new string", True),
+    ("block tower", "it fell over with a crash", "all the blocks", "built it up again, even taller", False),
+    ("scooter", "its handle came loose", "a wrench", "tightened the handle", True),
+    ("pinwheel", "its stick bent", "a new stick and some tape", "put it on a new stick", True),
+    ("picture book", "a page tore out", "some tape", "taped the page back in", True),
+    ("paper boat", "it got soggy and fell apart", "a new sheet of paper", "folded a new boat", False),
+)
+FOODS_ONE = _w(
+    "apple, banana, cookie, cupcake, muffin, pear, peach, plum, orange, carrot, sandwich, pancake,"
+    "waffle, pretzel, bagel, lollipop, cracker, donut, bun, egg, tomato, cucumber, potato, lemon,"
+    "melon, strawberry, cherry, cinnamon roll, biscuit, slice of cake, slice of pizza, ice cream cone,"
+    "piece of cheese, bowl of soup, cup of milk, glass of juice, acorn, mango, kiwi, coconut, fig,"
+    "corn cob, jelly sandwich, rice cake, honey cake, oat bar, apricot, nectarine, plum cake"
+)
+FOODS_LIKED = _w(
+    "apples, bananas, cookies, pancakes, noodles, soup, carrots, grapes, strawberries, ice cream,"
+    "cheese, honey, corn, peas, muffins, cupcakes, waffles, berries, pears, peaches, plums, cherries,"
+    "pizza, rice, toast, popcorn, pretzels, crackers, yogurt, pudding, jelly, donuts, watermelon,"
+    "oranges, melons, tomatoes, potatoes, pumpkin pie, blueberries, porridge, spaghetti, dumplings,"
+    "mangoes, beans, lemonade, hot cocoa, sandwiches, peanut butter, apple pie, cake, bread, milk,"
+    "nuts, seeds, clover, acorns, lettuce, cabbage, bugs, fish, broccoli"
+)
+# Baked treats: (singular thing made, how they look when done).
+BAKES = (
+    ("cake", "a big round cake"), ("cookies", "a tray of warm cookies"), ("bread", "a golden loaf of bread"),
+    ("apple pie", "a warm apple pie"), ("muffins", "twelve little muffins"), ("cupcakes", "a plate of cupcakes"),
+    ("banana bread", "a loaf of banana bread"), ("cinnamon rolls", "a pan of sticky cinnamon rolls"),
+    ("cherry pie", "a bubbly cherry pie"), ("gingerbread men", "a row of gingerbread men"),
+    ("pizza", "a big cheesy pizza"), ("carrot cake", "a tall carrot cake"), ("biscuits", "a plate of soft biscuits"),
+    ("honey cake", "a sweet honey cake"), ("pumpkin pie", "a round pumpkin pie"), ("oat cookies", "a jar of oat cookies"),
+)
+INGREDIENTS = _w(
+    "flour, sugar, eggs, butter, milk, salt, honey, berries, apples, chocolate chips, nuts, cinnamon,"
+    "lemon juice, oats, raisins, carrots, bananas, cherries, cheese, tomato sauce, vanilla, ginger,"
+    "pumpkin, baking soda, yogurt, jam, sprinkles, blueberries"
+)
+FLOWERS = _w("daisies, roses, tulips, sunflowers, poppies, lilies, violets, daffodils, buttercups, bluebells, dandelions, pansies, marigolds")
+TREES = _w("oak tree, apple tree, pine tree, maple tree, willow tree, cherry tree, birch tree, palm tree, pear tree, elm tree")
+# (name, preposition): outdoor places to play.
+PLAY_PLACES = (
+    ("park", "in"), ("garden", "in"), ("meadow", "in"), ("playground", "at"), ("backyard", "in"),
+    ("field", "in"), ("orchard", "in"), ("yard", "in"), ("woods", "in"), ("hill", "on"),
+    ("pond", "by"), ("lake", "by"), ("river", "by"), ("beach", "at"), ("sandbox", "in"),
+    ("forest", "in"), ("farm", "on"), ("school yard", "in"), ("village green", "on"), ("clearing", "in"),
+)
+HOMES = _w(
+    "in a little house by the sea, in a cozy house on a hill, in a big city, on a busy street,"
+    "in a small village, near a big forest, in a yellow house with a red door, on a quiet farm,"
+    "in a tall building with many windows, in a small town, by a sparkly lake, near a green park,"
+    "in a little cottage in the woods, at the end of a long road, in a house with a big garden,"
+    "next to a bakery, in a blue house near the river, in a tiny house under a big tree"
+)
+ANIMAL_HOMES = _w(
+    "in a hole under a big tree, in a cozy den in the woods, in a nest high up in a tree,"
+    "on a busy farm, in a red barn, by a quiet pond, in a meadow full of flowers, in a hollow log,"
+    "in a burrow under the hill, in the tall grass by the river, at the edge of the forest,"
+    "in a little house by the pond, in a big zoo, in a sunny garden"
+)
+HIDING_SPOTS = _w(
+    "under the bed, behind the couch, in the closet, under the table, in the toy box, by the door,"
+    "under the pillows, in the laundry basket, behind the curtains, under the rug, in the kitchen,"
+    "on the shelf, in the bathtub, under a chair, behind the big plant, in the garden, in the car,"
+    "under the stairs, in the sandbox, by the swings, under a pile of leaves, in the bushes,"
+    "behind the shed, in the garage, next to the doghouse, inside a boot, under the sofa cushions,"
+    "in the dirty clothes, on top of the fridge, in a flower pot, under the porch, in the shoe box,"
+    "inside the dog bed, in a kitchen drawer, in the tall grass, behind the tree"
+)
+SAFE_SPOTS = _w(
+    "in the toy box, on the shelf by the bed, in a special basket, in a box under the bed,"
+    "on the hook by the door, next to the pillow, in the top drawer, in a safe place"
+)
+SEASONS = {
+    "spring": (_w("sunny, warm, breezy, bright, green"),
+               _w("The flowers were starting to bloom., Little green buds were on the trees., Birds sang in the trees.,"
+                  "The grass was soft and green., Bees buzzed from flower to flower., The air smelled fresh and sweet.")),
+    "summer": (_w("sunny, hot, warm, bright, lovely"),
+               _w("The sun was shining bright., The sky was blue and there were no clouds., It was a hot day and the air was still.,"
+                  "The bees were buzzing in the flowers., Everyone was outside in the warm sun., The days were long and warm.")),
+    "fall": (_w("windy, cool, crisp, cloudy, golden"),
+             _w("Red and yellow leaves were falling from the trees., The wind blew the leaves around., The air was cool and fresh.,"
+                "The pumpkins in the field were big and orange., The trees were orange and gold.")),
+    "winter": (_w("cold, snowy, chilly, frosty, white"),
+               _w("Snow covered the ground like a white blanket., The pond was frozen and shiny., Everyone wore warm coats and hats.,"
+                  "Little snowflakes fell from the gray sky., The windows were frosty and white.")),
+}
+FEELINGS_GOOD = _w("happy, glad, proud, excited, joyful, cheerful, thankful, pleased, delighted, warm inside")
+FEELINGS_BAD = _w("sad, upset, worried, unhappy, grumpy, lonely, scared, nervous, cross, gloomy")
+NUMBER_WORDS = _w("two, three, four, five, six, seven, eight, nine, ten")
+AGES = _w("three, four, five, six, seven")
+SMELLS = _w(
+    "rain, fresh bread, cookies, flowers, the sea, cut grass, pine trees, warm soup, oranges, popcorn,"
+    "soap bubbles, hot cocoa, pancakes, lemons"
+)
+# Things a child likes doing, as base-form verb phrases; past and -ing forms are built on demand.
+ACTIVITIES = _w(
+    "play with blocks, build sandcastles, draw pictures, paint pictures, sing songs, dance, read books,"
+    "ride a bike, jump rope, swing on the swings, fly a kite, pick flowers, chase butterflies,"
+    "blow bubbles, splash in puddles, climb trees, play hide and seek, play tag, dig in the sand,"
+    "collect shells, collect leaves, count the stars, look at the clouds, help in the garden,"
+    "water the flowers, feed the ducks, run in the grass, roll down the hill, make mud pies,"
+    "play the drum, tell jokes, skip stones, build forts, play dress-up, stack blocks, hop like a frog,"
+    "play with toy cars, do puzzles, listen to stories, make funny faces, spin in circles, bounce a ball,"
+    "play catch, hum little songs, watch the birds, look for bugs, sweep the porch, ride on the swing,"
+    "play in the snow, slide down the slide, wear silly hats, clap along to music, jump on the bed,"
+    "swim in the lake, make paper boats, play with the cat, pet the dog, visit the farm, bake cookies,"
+    "plant seeds, stomp in the leaves, play the flute, race toy boats, make necklaces, string beads,"
+    "throw pebbles in the pond, climb the big rock, play pretend, shop with mom, wave at the trains,"
+    "tap on the piano, go to the beach, play in the mud, hug the cat, trot like a pony, cut paper shapes"
+)
+
+
+# Random words a sentence template may ask for by name, e.g. "{happy}" or "{a_color}".
+# An option may itself hold {slots}; they are filled in turn.
+RANDOM: dict[str, tuple[str, ...]] = {
+    "happy": _w("happy, glad, very happy, so happy, full of joy, cheerful, delighted"),
+    "sad": _w("sad, very sad, upset, so sad, unhappy, gloomy"),
+    "scared": _w("scared, afraid, frightened, very scared, a little scared, nervous"),
+    "big": _w("big, huge, giant, great big, very big, tall"),
+    "small": _w("small, little, tiny, teeny"),
+    "nice": _w("nice, lovely, wonderful, great, fun, happy"),
+    "yummy": _w("yummy, tasty, delicious, sweet, good"),
+    "smiled": _w("smiled, grinned, beamed, smiled a big smile"),
+    "laughed": _w("laughed, giggled, chuckled"),
+    "ran": _w("ran, hurried, rushed, raced, dashed"),
+    "walked": _w("walked, went, strolled, wandered"),
+    "soon": _w("Soon, After a while, Before long, A little later, Then"),
+    "then": _w("Then, Next, After that"),
+    "finally": _w("Finally, At last, In the end"),
+    "suddenly": _w("Suddenly, All of a sudden, Just then"),
+    "cheer": _w("Hooray, Yay, Yippee, Wow, Hurray"),
+    "oh": _w("Oh no, Oh dear, Uh-oh, Oh my"),
+    "very": _w("very, so, really"),
+    "thanks": _w("Thank you, Thanks, Thank you so much, Thank you very much"),
+    "goodjob": _w("Good job, Well done, You did it, Great job"),
+    "color": COLORS,
+    "flowers": FLOWERS,
+    "food": FOODS_ONE,
+    "foods": FOODS_LIKED,
+    "tree": TREES,
+    "bird": _w("robin, sparrow, bluebird, crow, finch, blackbird, wren, pigeon"),
+    "bug": BUGS,
+    "smell": SMELLS,
+    "num": NUMBER_WORDS,
+    "toy": TOYS,
+    "toyadj": TOY_ADJS,
+    "farmanimal": FARM_ANIMALS,
+    "zooanimal": ZOO_ANIMALS,
+    "seaanimal": SEA_ANIMALS,
+    "feelgood": FEELINGS_GOOD,
+    "feelbad": FEELINGS_BAD,
+    "hugged": _w("hugged, gave a big hug to, held on tight to, cuddled"),
+    "gently": _w("gently, softly, kindly, carefully"),
+    "quickly": _w("quickly, fast, right away, in a hurry"),
+    "looked": _w("looked, looked and looked, searched, hunted"),
+    "idea": _w("an idea, a good idea, a great idea, a clever idea, a plan"),
+    "smile_line": (
+        "{H} smiled from ear to ear.", "{H} felt warm and happy inside.", "{H} could not stop smiling.",
+        "{H} did a happy little dance.", "{H} felt like the luckiest {kind} in the world.",
+    ),
+    "nightline": (
+        "That night, {H} fell asleep with a big smile.", "That night, {H} dreamed about the {nice} day.",
+        "When the stars came out, {H} was tired but happy.", "At bedtime, {H} told {G} all about it.",
+    ),
+}
+
+
+# ----------------------------------------------------------------------------- story machinery
+
+_PRONOUNS = {"he": ("he", "him", "his", "himself"), "she": ("she", "her", "her", "herself")}
+
+
+class Slots(dict):
+    """Template fields: fixed values stored in the dict, random ones drawn on each use.
+
+    "{a_key}" gives the value of "{key}" with its article ("a red kite", "an owl").
+    """
+
+    def __init__(self, rng: random.Random) -> None:
+        super().__init__()
+        self.rng = rng
+        self.choices: dict[str, tuple[str, ...]] = {}
+
+    def __missing__(self, key: str) -> str:
+        opts = self.choices.get(key) or RANDOM.get(key)
+        if opts is None:
+            if key.startswith("a_"):
+                return with_article(self[key[2:]])
+            raise KeyError(key)
+        val = self.rng.choice(opts)
+        return val.format_map(self) if "{" in val else val
+
+
+class Teller:
+    """Builds one story: holds the random source, the template fields and the paragraphs."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.s = Slots(rng)
+        self.paras: list[list[str]] = [[]]
+        self.cast: set[str] = set()
+
+    # -- choosing
+    def pick(self, seq):
+        return self.rng.choice(seq)
+
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    def sample(self, seq, k: int):
+        return self.rng.sample(seq, k)
+
+    # -- writing
+    def say(self, *options: str) -> None:
+        """Write one of `options` (a sentence or a few) into the current paragraph."""
+        t = options[0] if len(options) == 1 else self.rng.choice(options)
+        self.paras[-1].append(capitalize_sentences(t.format_map(self.s)))
+
+    def maybe(self, p: float, *options: str) -> None:
+        if self.rng.random() < p:
+            self.say(*options)
+
+    def para(self) -> None:
+        if self.paras[-1]:
+            self.paras.append([])
+
+    def text(self) -> str:
+        return "\n".join(" ".join(p) for p in self.paras if p)
+
+    # -- cast
+    def _name(self, he: str, animal: bool) -> str:
+        for _ in range(50):
+            if animal and self.rng.random() < 0.6:
+                name = self.rng.choice(PET_NAMES)
+            else:
+                name = self.rng.choice(GIRL_NAMES if he == "she" else BOY_NAMES)
+            if name not in self.cast:
+                self.cast.add(name)
+                return name
+        raise RuntimeError("could not find a fresh name")  # pragma: no cover
+
+    def _set_char(self, prefix: str, name_key: str, name: str, he: str, kind: str) -> None:
+        s = self.s
+        s[name_key] = name
+        for key, val in zip(("he", "him", "his", "self"), _PRONOUNS[he]):
+            s[prefix + key] = val
+        s[prefix + "kind"] = kind
+
+    def hero(self, animal: bool | None = None, kinds: tuple[str, ...] | None = None) -> None:
+        """Pick the main character: a child (most often) or a small animal."""
+        if animal is None:
+            animal = self.rng.random() < 0.4
+        he = self.rng.choice(("he", "she"))
+        if animal:
+            kind = self.rng.choice(kinds or LAND_ANIMALS + BIRDS[:12])
+            look = self.rng.choice(ANIMAL_LOOKS + ("little",) * 6)
+            desc = kind if look in kind else f"{look} {kind}"
+            moves = ("flew",) if kind in FLY else ("hopped",) if kind in HOP else \
+                ("waddled",) if kind in WADDLE else ("crawled",) if kind in CRAWL else ("ran", "hurried")
+            self.s["home"] = self.rng.choice(ANIMAL_HOMES)
+        else:
+            kind = "girl" if he == "she" else "boy"
+            desc = f"{self.rng.choice(KID_TRAITS + ('little',) * 12)} {kind}"
+            if desc.startswith("little") and self.rng.random() < 0.5:
+                desc = f"little {self.rng.choice(KID_TRAITS)} {kind}"
+            moves = ("ran", "hurried", "skipped", "went", "rushed")
+            self.s["home"] = self.rng.choice(HOMES)
+        self.animal = animal
+        self._set_char("", "H", self._name(he, animal), he, kind)
+        self.s["kd"] = desc.replace("little little", "little")
+        self.s.choices["move"] = moves
+        self.s["hands"] = "paws" if animal and kind not in FLY and kind not in WADDLE else \
+            "wings" if animal else "hands"
+        self.s["fav"] = fav = self.rng.choice(ACTIVITIES)
+        self.s["fav_past"] = past_tense(fav)
+        self.s["fav_ing"] = ing_form(fav)
+        self.set_season(self.rng.choice(tuple(SEASONS)))
+        self.s.choices["onday"] = (
+            "One day,", "One day,", "One {wx} day,", "One {wx} morning,", "One {season} day,",
+            "One afternoon,", "One morning,", "Then one day,", "On a {wx} {season} day,",
+            "After breakfast one day,", "One {wx} afternoon,", "Early one morning,", "On Saturday,",
+        )
+
+    def set_season(self, season: str) -> None:
+        self.s["season"] = season
+        self.s.choices["wx"] = SEASONS[season][0]
+        self.s.choices["season_line"] = SEASONS[season][1]
+
+    def friend(self, animal: bool | None = None) -> None:
+        """Pick a friend of the hero (prefix f: {F}, {fhe}, {fhis}; first mention {Fi})."""
+        if animal is None:
+            animal = self.rng.random() < (0.7 if self.animal else 0.3)
+        he = self.rng.choice(("he", "she"))
+        if animal:
+            kind = self.rng.choice(LAND_ANIMALS + BIRDS + BUGS[:6])
+        else:
+            kind = "girl" if he == "she" else "boy"
+        name = self._name(he, animal)
+        self._set_char("f", "F", name, he, kind)
+        his = self.s["his"]
+        desc = self.rng.choice(ANIMAL_LOOKS if animal else KID_TRAITS) + " " + kind
+        self.s["Fn"] = f"{with_article(desc)} named {name}"
+        if animal:
+            look = self.rng.choice(ANIMAL_LOOKS)
+            self.s.choices["Fi"] = (f"{his} friend {name} the {kind}", f"{his} best friend {name} the {kind}",
+                                    f"{with_article(look + ' ' + kind)} named {name}")
+        else:
+            self.s.choices["Fi"] = (f"{his} friend {name}", f"{his} best friend {name}", f"{his} good friend {name}")
+
+    def grownup(self) -> None:
+        """Pick a grown-up for the hero ({G} 'her mom', {gcall} 'Mom', {ghe}, {ghis})."""
+        r = self.rng.random()
+        if r < 0.8:
+            kind, call, he = self.rng.choice(GROWNUPS)
+            name = f"{self.s['his']} {kind}"
+        else:
+            he = "she" if r < 0.9 else "he"
+            kind = "aunt" if he == "she" else "uncle"
+            call = f"{kind.title()} {self.rng.choice(AUNT_NAMES if he == 'she' else UNCLE_NAMES)}"
+            name = call
+        self._set_char("g", "G", name, he, kind)
+        self.s["gcall"] = call
+
+    def pet(self, kinds: tuple[str, ...] = PETS) -> None:
+        """Give the hero a pet ({P}, {pkind}, {phe}, {phis})."""
+        if "P" in self.s:
+            return
+        kind = self.rng.choice(kinds)
+        he = self.rng.choice(("he", "she"))
+        self._set_char("p", "P", self._name(he, True), he, kind)
+
+    def place(self, places: tuple[tuple[str, str], ...] = PLAY_PLACES) -> None:
+        """Pick where things happen: {place} 'park', {at_place} 'in the park', {to_place} 'to the park'."""
+        name, prep = self.rng.choice(places)
+        self.s["place"] = name
+        self.s["at_place"] = f"{prep} the {name}"
+        self.s["to_place"] = f"to the {name}"
+
+
+# ----------------------------------------------------------------------------- shared story parts
+
+_OPENINGS = (
+    "Once upon a time, there was {a_kd} named {H}.",
+    "Once upon a time, there was {a_kd} named {H}.",
+    "Once upon a time, there was {a_kd} called {H}.",
+    "Once upon a time, {a_kd} named {H} lived {home}.",
+    "There once was {a_kd} named {H} who lived {home}.",
+    "Once upon a time, {home}, there lived {a_kd} named {H}.",
+    "{H} was {a_kd} who lived {home}.",
+    "Long ago, {home}, there was {a_kd} named {H}.",
+    "In a land far away, there lived {a_kd} named {H}.",
+    "Once there was {a_kd}. {his} name was {H}.",
+    "Not so long ago, there was {a_kd} named {H}.",
+    "Once upon a time, there was {a_kd}. Everyone called {him} {H}.",
+    "This is a story about {a_kd} named {H}.",
+    "Once upon a time, in a {small} {town}, there was {a_kd} named {H}.",
+)
+_KID_FACTS = (
+    "{he} was {age} years old.",
+    "{he} lived with {family}.",
+    "{H} lived with {family}.",
+    "{he} had {hair} hair and {a_eyes} smile.",
+)
+_FACTS = (
+    "{he} loved to {fav}.",
+    "{H} loved to {fav} more than anything.",
+    "every day, {he} liked to {fav}.",
+    "{his} favorite thing to do was {fav_ing}.",
+    "{his} favorite color was {color}.",
+    "{he} liked to eat {foods}.",
+    "{he} loved the smell of {smell}.",
+    "{H} was {t1} and {t2}.",
+    "everyone said {H} was very {t1}.",
+    "{he} liked to {fav} with {his} friends.",
+    "{H} liked {season} best of all.",
+)
+RANDOM.update(
+    town=_w("town, village, house, city, farm, valley, forest"),
+    family=("{his} mom and dad", "{his} mom, {his} dad and {his} baby sister", "{his} grandma and grandpa",
+            "{his} dad and two big brothers", "{his} mom and a sleepy old cat", "{his} mom and {his} big sister",
+            "{his} two moms", "{his} dad and {his} little brother", "{his} family", "{his} mom, {his} dad and a fat gray cat"),
+    hair=_w("curly, short, long, straight, messy, red, brown, black, yellow, bouncy"),
+    eyes=_w("big, happy, wide, friendly, shy, sunny, bright"),
+    age=AGES,
+)
+
+
+def intro(t: Teller, facts: int = 1) -> None:
+    """First sentences: who the hero is, plus `facts` short facts about them."""
+    t1, t2 = t.sample(KID_TRAITS[:30], 2)
+    t.s["t1"], t.s["t2"] = t1, t2
+    t.say(*_OPENINGS)
+    pool = list(_FACTS) + ([] if t.animal else list(_KID_FACTS))
+    for fact in t.sample(pool, facts):
+        t.say(fact)
+
+
+def closing(t: Teller, *morals: str, p: float = 0.85) -> None:
+    """Last sentences: maybe a lesson, then maybe a happy closing line."""
+    if morals and t.chance(p):
+        t.say(*morals)
+    t.maybe(0.5, "{nightline}", "And they all lived happily ever after.", "It was the best day ever.",
+            "{smile_line}", "{H} would never forget this day.", "It had been {a_nice} day.")
+
+
+# ----------------------------------------------------------------------------- plots
+# Each plot writes a whole story into a Teller. Sentences that start with "{he}" always
+# follow a sentence about the hero, so pronouns point at the right character.
+
+
+def _toy(t: Teller, toys: tuple[str, ...] = TOYS) -> None:
+    toy = t.pick(toys)
+    adj = t.pick(TOY_ADJS + COLORS + COLORS)
+    t.s["obj"] = toy
+    t.s["objd"] = f"{adj} {toy}"
+
+
+def plot_lost(t: Teller) -> None:
+    """A favourite thing goes missing; someone helps look; it turns up."""
+    t.hero()
+    t.grownup()
+    _toy(t)
+    intro(t, t.pick((1, 2)))
+    t.say("{he} had {a_objd} that {he} loved very much.", "{his} favorite toy was {a_objd}.",
+          "{H} had {a_objd}. It was {his} favorite thing in the whole world.",
+          "{G} had given {H} {a_objd} for {his} birthday.", "{H} took {his} {objd} everywhere {he} went.")
+    t.maybe(0.7, "{he} played with it every day.", "{he} took it to bed every night.",
+            "{he} even gave it a name. {he} called it {toyname}.",
+            "It went with {him} to the park, to the store, and even to the bath.")
+    t.para()
+    t.say("{onday} {H} could not find {his} {obj} anywhere.",
+          "{onday} {H} went to get {his} {obj}, but it was not there.",
+          "{onday} {H} woke up and reached for {his} {obj}. It was gone!",
+          "{onday} {H} wanted to play with {his} {obj}, but {he} could not find it.")
+    t.say('"{oh}! Where is my {obj}?" {H} cried.', '{H} felt {sad}. "I lost my {obj}!" {he} said.',
+          '"My {obj} is gone!" {H} said. Big tears filled {his} eyes.',
+          '{H} was {very} worried. "Where did my {obj} go?" {he} asked.')
+    s1, s2, s3, s4 = t.sample(HIDING_SPOTS, 4)
+    t.s.update(s1=s1, s2=s2, s3=s3, s4=s4)
+    t.say("{he} looked {s1}. {he} looked {s2}. But the {obj} was not there.",
+          "First, {he} looked {s1}. Then {he} looked {s2}. {he} even looked {s3}, but {he} could not find it.",
+          "{he} searched {s1} and {s2}, but there was no {obj}.",
+          "{he} looked everywhere. {he} looked {s1} and {s2}. {he} looked {s3} too. No {obj}!")
+    t.para()
+    who = t.pick(("g", "g", "f", "p"))
+    if who == "g":
+        t.say('{G} saw that {H} was {sad}. "What is wrong, {H}?" {ghe} asked.',
+              '{G} came in. "Why are you so {sad}, {H}?" {ghe} asked.',
+              'Just then, {G} came by. "What happened, {H}?" {ghe} asked {gently}.')
+        t.say('"I can\'t find my {obj}," {H} said.', '"My {obj} is lost," said {H} with a sniff.',
+              '{H} told {G} about the lost {obj}.')
+        t.say('"Don\'t worry. Let\'s look together," said {G}.',
+              '"Let\'s think," said {G}. "Where did you have it last?"',
+              '{G} gave {H} a hug. "We will find it," {ghe} said.')
+        t.say("They looked {s4}, and there it was!",
+              '{G} looked {s4}. "Look!" {ghe} said. "Here it is!"',
+              "{H} thought and thought. Then {he} remembered! {he} had left it {s4}. {he} {ran} to look, and there it was.")
+        t.s["helper"] = t.s["gcall"]
+    elif who == "f":
+        t.friend()
+        t.say("{H} went to see {Fi}.", "{suddenly}, {Fi} came by to play.")
+        t.say('"Why do you look so {sad}?" asked {F}.', '"What is wrong?" asked {F}.')
+        t.say('"I lost my {obj}," said {H}.', '"My {obj} is missing," {H} said.')
+        t.say('"I will help you look!" said {F}.', '"Two friends can look better than one," said {F}.')
+        t.say('They looked and looked. Then {F} shouted, "I see it! It is {s4}!"',
+              "{H} and {F} looked together. {soon}, {F} found the {obj} {s4}.",
+              "{F} had {a_idea}. {fhe} looked {s4}, and there it was!")
+        t.s["helper"] = t.s["F"]
+    else:
+        t.pet(("dog", "puppy", "cat", "kitten"))
+        t.say("{suddenly}, {H} heard a funny noise. It was {his} {pkind}, {P}.",
+              "{suddenly}, {P} the {pkind} ran into the room.")
+        t.say("{P} had something in {phis} mouth. It was the {obj}!",
+              "{P} was dragging something across the floor. It was the {obj}!",
+              "{P} dropped something at {H}'s feet. It was the {obj}!")
+        t.maybe(0.7, "{P} had found it {s4}.", "Silly {P} had taken it to play with.")
+        t.s["helper"] = t.s["P"]
+    t.para()
+    t.say('"{cheer}! My {obj}!" {H} shouted.', "{H} was so {happy} to see {his} {obj} again.",
+          "{H} jumped up and down. {his} {obj} was back!")
+    t.say("{he} hugged {his} {obj} tight.", '"{thanks}, {helper}!" said {H}.', "{he} held it close and {smiled}.")
+    closing(t, "From that day on, {H} always put {his} {obj} {safe} before bed.",
+            "{H} learned to keep {his} things in a safe place.",
+            "After that, {H} always knew where {his} {obj} was.",
+            "{H} promised to take good care of {his} {obj}.")
+
+
+RANDOM.update(toyname=PET_NAMES, safe=SAFE_SPOTS)
+
+# Things two friends may both want: (thing, verb phrase for using it).
+SHARE_THINGS = (
+    ("swing", "swing on"), ("ball", "kick"), ("toy truck", "push"), ("kite", "fly"),
+    ("red crayon", "draw with"), ("shovel", "dig with"), ("bike", "ride"), ("drum", "play"),
+    ("jump rope", "jump with"), ("wagon", "pull"), ("scooter", "ride"), ("picture book", "read"),
+    ("toy boat", "sail"), ("bucket", "fill"), ("hula hoop", "spin"), ("paintbrush", "paint with"),
+    ("toy horse", "ride"), ("green sled", "ride"), ("big blue ball", "bounce"), ("toy train", "drive"),
+    ("yo-yo", "play with"), ("magnifying glass", "look through"), ("puppet", "play with"),
+)
+
+
+def plot_share(t: Teller) -> None:
+    """Two friends fight over one thing and learn to take turns."""
+    t.hero()
+    t.friend()
+    t.grownup()
+    t.place()
+    thing, use = t.pick(SHARE_THINGS)
+    t.s.update(thing=thing, use=use, used=past_tense(use), using=ing_form(use))
+    t.s["thingd"] = thing if " " in thing else f"{t.pick(TOY_ADJS + COLORS)} {thing}"
+    intro(t, t.pick((1, 2)))
+    t.say("{H} had a friend named {F}.", "{H} liked to play with {Fi}.", "{H} and {Fi} liked to play together.",
+          "{his} best friend was {F}.")
+    t.maybe(0.5, "They played {at_place} almost every day.", "They did everything together.",
+            "They liked to {fav} together.")
+    t.para()
+    t.say("{onday} {H} and {F} went {to_place} to play.", "{onday} {H} and {F} were playing {at_place}.",
+          "{onday} {F} came to play with {H} {at_place}.")
+    t.say("There they found {a_thingd}.", "They both saw {a_thingd} at the same time.",
+          "There was only one {thingd}, and they both wanted it.", "{H} saw {a_thingd} and wanted to {use} it.")
+    t.say('"I want to {use} it!" said {H}.', '"Me first!" {H} shouted.', '"It\'s mine!" said {H}.',
+          '"I will {use} it first!" said {H}.')
+    t.say('"No, I want to {use} it!" said {F}.', '"No, it is my turn!" {F} cried.', '"But I saw it first!" said {F}.')
+    t.say("{H} pulled one way and {F} pulled the other way.", "They both grabbed the {thing} and pulled.",
+          "{H} and {F} began to fight over the {thing}.", "They started to shout and push.")
+    t.say("{soon}, they were both {sad} and cross.", "{F} began to cry, and {H} felt {feelbad}.",
+          "Then the {thing} fell on the ground, and nobody could play with it.", "Nobody was having fun anymore.")
+    t.para()
+    if t.chance(0.5):
+        t.say('{G} saw them and came over. "What is the matter?" {ghe} asked.',
+              '{G} heard the shouting. "Why are you two fighting?" {ghe} asked.')
+        t.say("{H} and {F} told {G} what had happened.", "They both talked at the same time.")
+        t.say('"You can take turns," said {G}. "{H} can go first, and then {F}."',
+              '"How about you {use} it together?" {G} said {gently}.',
+              '"When we share, everyone can have fun," said {G}.')
+    else:
+        t.say("{H} looked at {F}'s {sad} face. {H} did not like to see {F} so {sad}.",
+              "{H} stopped and thought for a moment.", "{H} took a deep breath.")
+        t.say('"Let\'s take turns," said {H}. "You can go first."', '{H} had {a_idea}. "Let\'s share it!" {he} said.',
+              '"I\'m sorry," said {H}. "We can {use} it together."')
+        t.say('{F} smiled. "{thanks}, {H}!"', '"Really?" asked {F}. {fhe} wiped {fhis} tears.',
+              '{F} stopped crying. "That is {a_nice} idea," {fhe} said.')
+    t.say("{F} {used} the {thing} first, and then {H} had a turn.", "They took turns all afternoon.",
+          "First {H} {used} the {thing}. Then it was {F}'s turn.", "They {used} the {thing} together, and it was twice as fun.")
+    t.maybe(0.7, "{soon}, they were laughing and playing again.", "They laughed and played until the sun went down.",
+            "Playing together was much more fun than fighting.")
+    closing(t, "{H} learned that sharing is better than fighting.", "{H} and {F} learned that it is good to share.",
+            '"Sharing is fun!" said {H}.', "From that day on, {H} and {F} always took turns.",
+            "They were best friends again.")
+
+
+# Each fear: intro / start / scary / call / help / act / reveal / win sentence choices.
+FEARS: tuple[dict[str, tuple[str, ...]], ...] = (
+    dict(
+        intro=("{H} was afraid of the dark.", "There was one thing {H} did not like: the dark.",
+               "{H} was brave in the daytime, but at night {he} was afraid of the dark."),
+        start=("One night, {G} read {H} a story, kissed {him} good night, and turned off the light.",
+               "At bedtime, {G} tucked {H} in and turned off the light."),
+        scary=("{H} saw a big shape on the wall. It looked like a monster!",
+               "The room was very dark. {H} heard a creak and saw a tall shadow by the door.",
+               "{H} saw two shiny eyes in the corner of the room."),
+        call=('"{gcall}! There is a monster in my room!" {H} called.', '"{gcall}, I\'m scared!" {H} cried.'),
+        help=('{G} came back and turned on a little lamp. "Let\'s look together," {ghe} said.',
+              '{G} came in and sat on the bed. "Let\'s see what is there," {ghe} said.'),
+        act=("{H} held {G}'s hand and looked.", "{H} peeked out from under the blanket."),
+        reveal=("The big shape was just {his} coat on a hook!", "The shadow was only {his} {toy} on the chair.",
+                "The shiny eyes were just the buttons on {his} old teddy bear."),
+        win=("{G} gave {H} a little night light shaped like a {moonstar}. The dark was not so scary now.",
+             '"The dark is just the day with the lights off," said {G}. {H} smiled and closed {his} eyes.',
+             "{H} hugged {his} pillow. The room was the same room, with the same toys. {H} fell fast asleep."),
+    ),
+    dict(
+        intro=("{H} was afraid of storms.", "{H} did not like loud noises, and {he} did not like storms at all."),
+        start=("{onday} dark clouds filled the sky, and rain began to fall.",
+               "{onday} the sky turned gray. The wind blew and the rain came down hard."),
+        scary=("Then came a bright flash and a loud BOOM!", "Crash! Boom! The thunder was so loud that the windows shook."),
+        call=('{H} ran to {G}. "I don\'t like the thunder!" {he} cried.', '"{gcall}! Make it stop!" {H} cried.'),
+        help=("{G} held {H} close under a warm blanket on the couch.", "{G} sat down with {H} by the window."),
+        act=('"Thunder is just the sound the clouds make," said {G}. "It is loud, but it cannot hurt you."',
+             '"Let\'s count," said {G}. "When we see the flash, we count until the boom."'),
+        reveal=("They counted: one, two, three, four, five. The booms got softer and softer.",
+                "Each time the thunder came, they said, \"Boom!\" and laughed."),
+        win=("{soon}, the rain stopped. The sun came out, and a rainbow filled the sky.",
+             "The storm went far away, and the birds began to sing again."),
+    ),
+    dict(
+        intro=("{H} loved the playground, but {he} was afraid of the big slide.",
+               "{H} liked the swings, but {he} never went down the tall slide."),
+        start=("{onday} {H} went to the playground with {Fi}.", "{onday} {H} and {Fi} went to the park to play."),
+        scary=("The big slide was very tall. When {H} looked up at it, {his} legs felt wobbly.",
+               "{H} looked at the top of the slide. It looked as high as the sky!"),
+        call=('"I can\'t go down the big slide," said {H}. "It is too high."', '"What if I fall?" {H} asked.'),
+        help=('"I will go first," said {F}. {F} climbed up and slid down. "Whee!"',
+              '"You can do it!" said {F}. "I will wait for you at the bottom."'),
+        act=("{H} climbed up the steps one by one. At the top, {he} took a deep breath.",
+             "{H} held on tight and climbed to the very top."),
+        reveal=("{H} sat down and let go. Whoosh! Down {he} went, faster and faster.",
+                "{H} pushed off. {he} zoomed down the slide and landed softly on the sand."),
+        win=('"That was fun!" {H} shouted. {H} ran back to the steps to go again.',
+             "{H} laughed and laughed. {he} went down the slide ten more times."),
+    ),
+    dict(
+        intro=("{H} was afraid of the water.", "{H} liked to look at the water, but {he} did not like to go in."),
+        start=("{onday} {G} took {H} to the lake to swim.", "{onday} {G} took {H} to the pool."),
+        scary=("The water looked deep and cold. {H} stayed on the edge.", "Big kids were splashing and jumping. The water looked very deep."),
+        call=('"I don\'t want to swim," said {H}. "What if I sink?"', '"I am too scared," {H} said {sadly}.'),
+        help=('"I will hold you," said {G}. "You will be safe with me."',
+              '{G} got into the water and held out {ghis} arms. "Come in slowly," {ghe} said.'),
+        act=("{H} put one toe in the water. Then {he} put in {his} whole foot.",
+             "{H} went down the steps, one at a time, and held {G}'s hands."),
+        reveal=("{G} held {H} while {he} kicked {his} legs. Splash, splash! The water felt cool and nice.",
+                "{H} kicked and paddled. {he} was floating!"),
+        win=('"Look! I am swimming!" {H} shouted. {H} swam and splashed until it was time to go.',
+             "{H} splashed and laughed. The water was not scary at all. It was fun!"),
+    ),
+    dict(
+        intro=("{H} was afraid of big dogs.", "Whenever {H} saw a big dog, {he} hid."),
+        start=("{onday} {H} was walking to the park with {G}.", "{onday} {H} went for a walk with {G}."),
+        scary=("{a_big} dog ran up to them. It was as big as a pony! \"Woof! Woof!\" it barked.",
+               "{suddenly}, {a_big} brown dog came running down the street, barking loudly."),
+        call=('{H} hid behind {G}. "Make it go away!" {he} whispered.', '"Help!" cried {H}. "A big dog!"'),
+        help=('The dog\'s owner came over. "Don\'t be afraid. This is {dogname}, and {dogname} loves children," the owner said.',
+              '{G} bent down. "Look at its tail. It is wagging. That means it is happy," said {G}.'),
+        act=("{H} held out {his} hand very slowly.", "{H} took a tiny step closer."),
+        reveal=("The dog sniffed {his} hand and then licked it. It tickled!", "The big dog sat down and rolled over for a belly rub."),
+        win=("{H} laughed and patted the dog's soft head. Big dogs were not so scary after all.",
+             "{H} giggled and petted the dog. Now {he} had a big new friend."),
+    ),
+    dict(
+        intro=("{H} was going to start school, and {he} was very nervous.", "{H} was about to go to school for the very first time."),
+        start=("The first day of school came.", "On the first day of school, {G} walked {H} to the big school."),
+        scary=("The school was big and full of children {H} did not know.", "There were so many children, and {H} did not know any of them."),
+        call=('"What if nobody likes me?" {H} whispered.', '"I want to go home," said {H}. {his} lip shook.'),
+        help=('"Just smile and say hello," said {G}. "You will make a friend."', '{G} gave {H} a hug. "I will come back after lunch," {ghe} said.'),
+        act=("{H} walked into the classroom. {Fn} was sitting alone at a table.", "{H} saw {Fn} painting all alone."),
+        reveal=('{H} said hello. "Do you want to paint with me?" asked {F}.', '"Hi, I\'m {H}," {H} said. "I\'m {F}," said {F}. "Let\'s play!"'),
+        win=("{H} and {F} painted a big {color} sun together. When {G} came back, {H} did not want to go home!",
+             "{H} and {F} played all day. School was fun after all."),
+    ),
+    dict(
+        intro=("{H} did not like going to the doctor.", "{H} was afraid of the doctor."),
+        start=("{onday} {G} said it was time for a check-up.", "{onday} {H} had a cough, so {G} took {H} to the doctor."),
+        scary=("The waiting room was quiet. {H}'s tummy felt funny.", "{H} sat in the waiting room and held {G}'s hand very tight."),
+        call=('"Will it hurt?" {H} asked.', '"I don\'t want to go in," said {H}.'),
+        help=('"The doctor helps us stay well," said {G}. "I will stay right next to you."',
+              '{G} smiled. "The doctor is very kind. You will see," {ghe} said.'),
+        act=("The doctor had a kind face and a big smile. She let {H} listen to {his} own heart.",
+             "The doctor was a tall man with funny glasses. He showed {H} how to say \"Ahh.\""),
+        reveal=("It did not hurt at all. It was even a little fun!", "The check-up was over so fast!"),
+        win=("At the end, the doctor gave {H} a shiny sticker. {H} was very proud.",
+             '"You were so brave," said the doctor. {H} smiled all the way home.'),
+    ),
+    dict(
+        intro=("{H} wanted to ride a bike with no training wheels, but {he} was afraid to fall.",
+               "{H} had a new bike, but {he} was scared to ride it."),
+        start=("{onday} {G} took {H} and {his} bike to the park.", "{onday} {G} said, \"Today is a good day to learn.\""),
+        scary=("The bike wobbled, and {H} almost fell over.", "{H} got on the bike. It felt wobbly and tall."),
+        call=('"I can\'t do it," said {H}. "I will fall!"', '"Please don\'t let go!" {H} cried.'),
+        help=('"I will hold the seat," said {G}. "Just look ahead and push the pedals."', '"Everyone wobbles at first," said {G}. "Try again."'),
+        act=("{H} pushed the pedals, round and round. {G} ran next to {him}.", "{H} looked straight ahead and pedaled."),
+        reveal=("{G} let go, but {H} did not know. {H} was riding all alone!", "{soon}, {H} was riding all by {self}!"),
+        win=('"I did it!" {H} shouted. {H} rode around the park again and again.', "{H} rang the bell. Ding, ding! Riding was the best."),
+    ),
+)
+RANDOM.update(
+    moonstar=_w("moon, star, little owl, fish, cloud, bunny"),
+    dogname=_w("Bruno, Max, Rocky, Duke, Bear, Buster, Lucky, Rex, Bella, Daisy"),
+    sadly=_w("sadly, quietly, in a small voice, with a sniff"),
+    brave_line=('"I can be brave," {H} said to {self}.', "{H} took a big breath.",
+                "{H}'s heart went thump, thump, thump.", "{H}'s knees shook a little, but {he} did not run away."),
+)
+
+
+def plot_fear(t: Teller) -> None:
+    """The hero is afraid of something, gets help, tries, and finds it is not so bad."""
+    t.hero(animal=t.chance(0.2))
+    t.grownup()
+    t.friend(animal=False if not t.animal else None)
+    fear = t.pick(FEARS)
+    intro(t, 1)
+    t.say(*fear["intro"])
+    t.maybe(0.4, "{he} did not tell anyone.", "{he} wished {he} could be brave.", "It made {him} feel small.")
+    t.para()
+    t.say(*fear["start"])
+    t.say(*fear["scary"])
+    t.say(*fear["call"])
+    t.para()
+    t.say(*fear["help"])
+    t.maybe(0.5, "{brave_line}")
+    t.say(*fear["act"])
+    t.say(*fear["reveal"])
+    t.para()
+    t.say(*fear["win"])
+    t.maybe(0.6, '"I am so proud of you," said {G}.', '"You were very brave," said {G}.', "{H} felt proud and tall.")
+    closing(t, "{H} learned that being brave means trying, even when you feel scared.",
+            "{H} was not afraid anymore.", "From then on, {H} knew {he} could be brave.",
+            "Sometimes the scary things are not so scary when you look closely.")
+
+
+# A friend in trouble: see / plea / fix / after.
+TROUBLES: tuple[dict[str, tuple[str, ...]], ...] = (
+    dict(see=("{F} was stuck high up in {a_tree}.", "{F} had climbed up {a_tree} and could not get down."),
+         plea=('"Help! I can\'t get down!" cried {F}.', '"I\'m scared! It is too high!" {F} called.'),
+         fix=("{H} ran to get {G}. {G} brought a long ladder and helped {F} climb down, step by step.",
+              "{H} told {F} where to put {fhis} feet, one branch at a time. Slowly, {F} climbed all the way down."),
+         after=("{F} was safe on the ground again.", "{F} jumped down the last little bit and landed in the soft grass.")),
+    dict(see=("{F} was sitting on the path, holding {fhis} knee.", "{F} had fallen down and scraped {fhis} knee."),
+         plea=('"Ouch! My knee hurts," said {F}.', '"I fell down, and I can\'t walk," {F} said with tears in {fhis} eyes.'),
+         fix=("{H} helped {F} stand up. Slowly, they walked to {H}'s house, and {G} put a bandage on the knee.",
+              "{H} gave {F} a hand and walked with {fhim} to {G}. {G} washed the knee and put a bandage on it."),
+         after=('"It feels better already," said {F}.', "{soon}, {F} was smiling again.")),
+    dict(see=("{F} was crying under {a_tree}.", "{F} was standing all alone, looking this way and that."),
+         plea=('"I can\'t find my way home," {F} said.', '"I am lost," said {F}. "Where is my house?"'),
+         fix=('"I know the way!" said {H}. {H} and {F} walked past the pond, over the little bridge, and down the hill.',
+              "{H} held {F}'s hand. They followed the path past the big rock and the old fence until they saw {F}'s house."),
+         after=("{F}'s family was waiting at the door. They were so happy to see {F}.", "{F} ran to the door and gave {fhis} mom a big hug.")),
+    dict(see=("{F}'s kite was stuck in the branches of {a_tree}.", "{F} was looking up at {fhis} kite. It was caught in a tall tree."),
+         plea=('"My kite! I can\'t reach it," said {F} {sadly}.', '"How will I get my kite back?" {F} asked.'),
+         fix=("{H} found a long stick. {H} poked and poked, and the kite fell down.",
+              "{H} asked {G} for help. {G} was tall, and {ghe} reached up and pulled the kite free."),
+         after=("They flew the kite together all afternoon.", "The kite was fine. It flew up high into the blue sky again.")),
+    dict(see=("{F} was hungry, but the apples on the tree were too high.", "{F} was jumping and jumping to reach an apple on a tree."),
+         plea=('"I can\'t reach them," said {F}.', '"I am so hungry, but I am too small," said {F}.'),
+         fix=("{H} had {a_idea}. {H} shook the tree as hard as {he} could. Down fell the apples, one, two, three!",
+              "{H} found an old box. {F} stood on the box and picked the biggest red apple."),
+         after=("They sat in the grass and ate the apples together.", "The apple was sweet and crunchy. {F} shared it with {H}.")),
+    dict(see=("{F} was stuck in the thick mud by the pond.", "{F} had stepped in deep mud, and now {fhis} feet were stuck."),
+         plea=('"Help! My feet are stuck!" {F} shouted.', '"I can\'t get out!" cried {F}.'),
+         fix=("{H} found a long branch and held out one end. {F} grabbed it, and {H} pulled and pulled. Pop! Out came {F}.",
+              "{H} held {F}'s hands and pulled with all {his} might. With a big squish, {F} came out of the mud."),
+         after=("{F} was very muddy, and they both laughed.", "They washed off the mud in the pond and laughed and laughed.")),
+    dict(see=("{F} was sitting all alone on a bench.", "{F} was standing by the fence, watching the others play."),
+         plea=('"Nobody wants to play with me," {F} said {sadly}.', '"I don\'t have anyone to play with," said {F}.'),
+         fix=('"I will play with you!" said {H}. They played tag and hide and seek until they were out of breath.',
+              '"Do you want to {fav} with me?" asked {H}. {F} nodded, and they played all afternoon.'),
+         after=("{F} smiled for the first time that day.", "{F} was not lonely anymore.")),
+    dict(see=("{F} had dropped {fhis} basket, and the {foods2} rolled all over the road.", "{F} tripped, and {fhis} basket of {foods2} spilled everywhere."),
+         plea=('"{oh}," said {F}. "I will never pick them all up."', '"Now I will be late," {F} said {sadly}.'),
+         fix=("{H} bent down and helped. They picked up every single one and put it back in the basket.",
+              "{H} ran to help. Together, they found every last one, even the one under a bush."),
+         after=("{F} gave {H} one to say thank you.", "The basket was full again.")),
+    dict(see=("{F} was shivering in the cold wind.", "{F} was cold and {fhis} nose was red."),
+         plea=('"I lost my scarf, and I am so cold," said {F}.', '"Brr! I am freezing," said {F}.'),
+         fix=("{H} took off {his} own {color} scarf and wrapped it around {F}'s neck.",
+              "{H} took {F} home, and {G} made them two cups of hot cocoa."),
+         after=('"That is much better," said {F}.', "{soon}, {F} was warm and cozy.")),
+    dict(see=("{F} was trying to carry {a_big} pumpkin home, but it was too heavy.", "{F} was pulling a heavy bag of {foods2} up the hill."),
+         plea=('"I can\'t carry it all by myself," said {F}.', '"It is too heavy for me," {F} said with a sigh.'),
+         fix=("{H} took one side and {F} took the other. Together, they carried it all the way home.",
+              "{H} ran home and came back with {his} wagon. They put it in the wagon and pulled it together."),
+         after=('"We are a good team," said {H}.', "It was easy when they did it together.")),
+)
+RANDOM.update(foods2=_w("apples, oranges, potatoes, onions, peaches, lemons, plums, carrots, nuts, pears"))
+
+
+def plot_help(t: Teller) -> None:
+    """A friend is in trouble; the hero thinks of a way to help."""
+    t.hero()
+    t.friend()
+    t.grownup()
+    t.place()
+    trouble = t.pick(TROUBLES)
+    t.s["Fx"] = t.pick((t.s["Fn"], t.s["Fi"]))
+    intro(t, t.pick((1, 2)))
+    t.maybe(0.6, "{H} always liked to help others.", "{H} had a very kind heart.", "{H} was a good friend to everyone.")
+    t.para()
+    t.say("{onday} {H} was {fav_ing} {at_place} when {he} saw {Fx}.",
+          "{onday} {H} went {to_place}. There {he} saw {Fx}.",
+          "{onday} {H} heard someone calling {at_place}. It was {Fx}.")
+    t.say(*trouble["see"])
+    t.say(*trouble["plea"])
+    t.say('"Don\'t worry, {F}! I will help you," said {H}.', '"I\'m coming!" called {H}.',
+          "{H} wanted to help. {he} thought and thought.", '"Hold on, {F}!" said {H}.')
+    t.para()
+    t.say(*trouble["fix"])
+    t.say(*trouble["after"])
+    t.say('"{thanks}, {H}!" said {F}. "You are a true friend."', '"{thanks} for helping me," said {F}.',
+          '{F} hugged {H}. "I am so glad you came," {fhe} said.')
+    t.maybe(0.6, '"That is what friends are for," said {H}.', "{H} {smiled}.", "{H} felt warm and happy inside.")
+    closing(t, "{H} learned that helping others feels good.", "From that day on, {H} and {F} were the best of friends.",
+            "Helping a friend made {H} feel {feelgood}.", "{H} and {F} played together every day after that.")
+
+
+# Places to visit on a trip: how to get there, what is seen, what is done, a small problem and its fix.
+TRIPS: tuple[dict[str, tuple[str, ...]], ...] = (
+    dict(name=("beach",), go=("in the car", "on a big bus"),
+         see=("The waves went whoosh, whoosh on the sand.", "{H} saw {a_seaanimal} in a little pool of water.",
+              "Seagulls flew over the water and called, \"Squawk!\"", "The sand was warm and soft under {his} feet."),
+         do=("{H} built a big sandcastle with a tall tower.", "{H} collected {num} pretty shells.",
+             "{H} jumped over the little waves and laughed.", "{H} dug a deep hole in the sand."),
+         problem=("{suddenly}, a big wave came and washed the sandcastle away!", "{suddenly}, the wind blew {H}'s hat into the water!"),
+         fix=("{H} laughed and built an even bigger castle.", "{G} ran into the water and caught the hat just in time.")),
+    dict(name=("zoo",), go=("on a big red bus", "in the car"),
+         see=("They saw {a_zooanimal} and {a_zooanimal}.", "The monkeys swung from tree to tree.",
+              "A big gray elephant sprayed water with its trunk.", "A tall giraffe ate leaves from the top of a tree."),
+         do=("{H} fed the goats at the petting zoo.", "{H} made a sound like a lion. Roar!",
+             "{H} watched the penguins swim very fast."),
+         problem=("When they came to the lions, the lions were all asleep. {H} could not see them play.",
+                  "{H} wanted to see the bears, but {he} could not find them."),
+         fix=("{soon}, one lion woke up and gave a big yawn. {H} clapped.", "{G} looked at the map, and they found the bears by the water.")),
+    dict(name=("farm",), go=("in the car", "on the train"),
+         see=("They saw cows, pigs and sheep.", "There was {a_farmanimal} and {a_farmanimal} in the barn.",
+              "A big red tractor drove by the field.", "The hens were pecking at the ground."),
+         do=("{H} helped feed the hens and found {num} brown eggs.", "{H} gave a carrot to a gentle horse.",
+             "{H} rode on the big tractor with the farmer."),
+         problem=("{suddenly}, a goat grabbed {H}'s hat and started to chew it!", "{H} stepped right into a big puddle of mud!"),
+         fix=("Everyone laughed, and the farmer gave {H} a straw hat to keep.", "{H} laughed. The farmer gave {him} a pair of boots.")),
+    dict(name=("lake", "forest", "mountains"), go=("in the car", "on their bikes"),
+         see=("Tall trees swayed in the wind.", "A deer ran across the path.", "They saw a little waterfall.",
+              "Birds were singing everywhere."),
+         do=("They had a picnic with sandwiches and lemonade.", "{H} skipped stones on the water.",
+             "They walked on a long path and found pine cones."),
+         problem=("{suddenly}, a line of ants marched onto the picnic blanket!", "{H} was tired, and {his} feet hurt."),
+         fix=("They gave the ants a crumb and moved the blanket. The ants were happy too.",
+              "{G} carried {H} on {ghis} back for a while. {H} could see everything from up high.")),
+    dict(name=("aquarium",), go=("on the train", "on a big bus"),
+         see=("There were fish of every color.", "A big shark swam right over their heads.",
+              "The jellyfish glowed like little lamps.", "An octopus hid behind a rock."),
+         do=("{H} touched a starfish in the touch pool. It felt bumpy.", "{H} pressed {his} nose to the glass and waved at the fish."),
+         problem=("When it was time to go, {H} did not want to leave.", "{H} could not see over the tall grown-ups."),
+         fix=('{G} said, "We can come back another day." {H} waved goodbye to the fish.', "{G} lifted {H} up high so {he} could see.")),
+    dict(name=("fair",), go=("in the car", "on a big bus"),
+         see=("There were rides, music and lights everywhere.", "A merry-go-round went round and round.",
+              "{H} smelled popcorn and sweet cotton candy."),
+         do=("{H} rode a painted horse on the merry-go-round.", "{H} won a little prize at a game.",
+             "They shared a big pink cotton candy."),
+         problem=("{suddenly}, {H}'s balloon slipped out of {his} hand and floated away!", "{H} could not find {G} in the big crowd!"),
+         fix=("{H} watched it float up to the clouds. {G} tied a new balloon to {his} wrist.",
+              "{H} stood still, just like {G} had said. {soon}, {G} found {him} and gave {him} a big hug.")),
+    dict(name=("museum",), go=("on the train", "in the car"),
+         see=("There were giant dinosaur bones!", "There were old paintings and shiny stones.", "A huge whale hung from the ceiling."),
+         do=("{H} looked at a dinosaur that was taller than a house.", "{H} drew a picture of a dinosaur in {his} little book."),
+         problem=("{H} got very excited and shouted, \"Wow!\" Everyone turned to look.", "{H} was hungry and tired."),
+         fix=('{G} smiled. "We use quiet voices here," {ghe} whispered. {H} nodded.', "They sat on a bench and ate a snack. Then {H} felt much better.")),
+)
+
+
+def plot_trip(t: Teller) -> None:
+    """A trip somewhere new: getting there, sights, a small problem, home again."""
+    t.hero(animal=t.chance(0.25))
+    t.grownup()
+    trip = t.pick(TRIPS)
+    t.s["dest"] = t.pick(trip["name"])
+    t.s["go"] = t.pick(trip["go"])
+    intro(t, t.pick((1, 2)))
+    t.maybe(0.5, "{H} had never been to the {dest} before.", "{H} loved going on trips.", "{H} always wanted to see the {dest}.")
+    t.para()
+    t.say('{onday} {G} said, "Today we are going to the {dest}!"', "{onday} {G} took {H} to the {dest}.",
+          '{onday} {G} had a surprise. "We are going to the {dest}," {ghe} said.')
+    t.say('"{cheer}!" {H} shouted. {he} jumped up and down.', "{H} was so excited that {he} could not sit still.",
+          "{H} clapped {his} {hands}.")
+    t.maybe(0.6, "{H} packed {his} {toy}, {a_snack} and a sun hat.", "{H} put on {his} {color} shoes and {his} favorite hat.")
+    t.say("They went {go}.", "They rode {go} for a long time.", "The trip {go} was long, but fun.")
+    t.maybe(0.6, "On the way, {H} saw {sight} and {sight}.", "{H} looked out the window and counted {plural_sight}.")
+    t.para()
+    a, b = t.sample(trip["see"], 2)
+    t.say(a)
+    t.say(b)
+    t.say(*trip["do"])
+    t.say(*trip["problem"])
+    t.say(*trip["fix"])
+    t.para()
+    t.say("When the sun went down, it was time to go home.", "At the end of the day, they went home {go}.",
+          "{soon}, it was time to go home.")
+    t.maybe(0.6, "{H} fell asleep on the way.", "{H} was tired, but {he} was happy.", "{H} waved goodbye to the {dest}.")
+    closing(t, '"Can we come back again?" asked {H}. {G} smiled and said yes.', "It was the best trip ever.",
+            "{H} told all {his} friends about the {dest}.", "That night, {H} dreamed about the {dest}.")
+
+
+RANDOM.update(
+    snack=_w("apple, sandwich, banana, box of raisins, muffin, bag of crackers, pear, cookie"),
+    sight=_w("a red barn, a long river, a windmill, cows in a field, a big bridge, a train, a tall tower, horses, a boat"),
+    plural_sight=_w("the cows, the trees, the red cars, the sheep, the clouds, the houses, the bridges"),
+)
+
+
+def plot_broken(t: Teller) -> None:
+    """A loved thing breaks; the hero is sad; someone helps fix it."""
+    t.hero()
+    t.grownup()
+    thing, broke, tool, fix, drop = t.pick(BREAKABLES)
+    t.s.update(thing=thing, broke=broke, tool=tool, fix=fix)
+    t.place()
+    intro(t, t.pick((1, 2)))
+    t.say("{H} had {a_thing} that {he} loved very much.", "{H} loved {his} {thing} more than anything.",
+          "{his} favorite thing was {his} {thing}.", "{H} had a special {thing}. {G} had given it to {him}.")
+    t.maybe(0.5, "{he} played with it every single day.", "{he} never went anywhere without it.",
+            "It was old, but {H} did not care.")
+    t.para()
+    cause = t.pick(("self", "friend", "none") if drop else ("none",))
+    if cause == "self":
+        t.say("{onday} {H} was playing with {his} {thing}.", "{onday} {H} took {his} {thing} {to_place}.")
+        t.say("{he} threw it up high, and it landed on the ground with a bump.", "{he} tripped and dropped it.",
+              "{he} played too rough with it and pulled it too hard.")
+    elif cause == "friend":
+        t.friend()
+        t.say("{onday} {Fi} came to play.", "{onday} {H} was playing with {Fi}.")
+        t.say("{F} wanted to hold the {thing}. {F} pulled too hard by accident.",
+              "{F} did not see the {thing} on the floor and stepped on it.")
+    else:
+        t.say("{onday} {H} was playing with {his} {thing} {at_place}.", "{onday} {H} took out {his} {thing} to play.")
+    t.say("{suddenly}, {broke}!", "{oh}! {broke}.", "Then {H} saw that {broke}.")
+    t.say("{H} began to cry.", '"My {thing}!" cried {H}. "It is broken!"', "{H} felt very {sad}.",
+          "{H} sat down and cried big tears.")
+    if cause == "friend":
+        t.say('"I\'m sorry," said {F}. "I did not mean to."', '{F} looked down. "I\'m so sorry, {H}," {fhe} said.')
+        t.say('{H} wiped {his} eyes. "It was an accident," {he} said.', '{H} sniffed. "That\'s okay," said {H}.')
+    t.para()
+    t.say('{G} heard the crying and came to see. "Let me look," {ghe} said.',
+          '{G} came over and looked at the {thing}. "I think we can fix it," {ghe} said.',
+          '{H} took the {thing} to {G}. "Can you fix it?" asked {H}.')
+    t.say("{G} got {tool}.", "{G} went to get {tool}.", '"We need {tool}," said {G}.')
+    t.say("Together, they {fix}.", "{H} held it still while {G} {fix}.", "{G} showed {H} how, and they {fix}.")
+    t.say("{soon}, the {thing} was as good as new!", "Now the {thing} looked almost new.",
+          "It was not perfect, but {H} loved it even more.")
+    t.para()
+    t.say('"{thanks}, {gcall}!" said {H}.', "{H} {hugged} {G}.", "{H} was so {happy}.")
+    closing(t, "{H} learned to be gentle with {his} things.", '"When something breaks, we can fix it together," said {G}.',
+            "From then on, {H} was always careful with {his} {thing}.", "{H} learned that broken things can often be fixed.")
+
+
+# A lesson: the rule, how it was broken, what happened, how it was put right, what was learned.
+LESSONS: tuple[dict[str, tuple[str, ...]], ...] = (
+    dict(setup=("{onday} {G} took {H} to the swimming pool.", "{onday} {H} and {G} went to the pool to swim."),
+         rule=('"Please walk, and do not run," said {G}. "The floor is wet and slippery."',
+               '"Walk slowly by the pool," {G} told {H}. "It is slippery."'),
+         disobey=("But {H} wanted to be first. {he} ran as fast as {he} could.", "{H} did not listen. {he} ran and ran."),
+         conseq=("{suddenly}, {H} slipped and fell down. {his} knee hurt, and it had a little scrape.",
+                 "{H} slipped on a puddle and landed with a bump. {his} elbow was sore."),
+         fix=("{G} cleaned the scrape and put on a bandage with little stars on it.", "{G} gave {H} a hug and a cold cloth for the bump."),
+         learn=("{H} learned to listen when {G} said to walk.", "From then on, {H} always walked by the pool.")),
+    dict(setup=("{onday} {G} made a big jar of cookies.", "{onday} {G} came home with a bag of sweet cookies."),
+         rule=('"You may have one cookie now, and more after dinner," said {G}.', '"Just one treat before dinner," {G} said.'),
+         disobey=("But when {G} was not looking, {H} ate one, two, three, four cookies!", "{H} sneaked back to the jar again and again."),
+         conseq=("{soon}, {H}'s tummy began to hurt. {he} did not want any dinner at all.", "That evening, {H} had a big tummy ache."),
+         fix=("{G} gave {him} a cup of warm tea and rubbed {his} tummy.", "{G} tucked {H} in bed and sang {him} a soft song."),
+         learn=("{H} learned that too many sweets are not good for a tummy.", "After that, {H} only ate one treat at a time.")),
+    dict(setup=("{H} played with {his} toys all afternoon. There were blocks, cars and dolls everywhere.",
+                "{H} had lots of toys, and {he} played with all of them at once."),
+         rule=('"Please put your toys away before bed," said {G}.', '"Time to tidy up your room," {G} said.'),
+         disobey=('"Later," said {H}, and {he} kept on playing.', "{H} did not want to tidy up. {he} left the toys all over the floor."),
+         conseq=("That night, {H} got up to get a drink of water. {he} stepped on a toy car and fell with a bump!",
+                 "The next morning, {H} could not find {his} shoes in the big mess, and {he} was late for the park."),
+         fix=("{G} came running and helped {him} up.", "{G} helped {H} look until they found the shoes under a pile of blocks."),
+         learn=("The next day, {H} put every toy away. Tidying up was not so bad after all.",
+                "{H} learned that a tidy room is a happy room.")),
+    dict(setup=("{onday} {H} got a new bouncy ball.", "{H} had a red ball that could bounce very high."),
+         rule=('{G} always said, "No playing ball in the house."', '"Please play ball outside," {G} said.'),
+         disobey=("But it was raining, and {H} was bored. {he} bounced {his} ball in the living room.",
+                  "{H} did not listen. {he} threw {his} ball up in the kitchen."),
+         conseq=("The ball hit a pretty blue vase, and it broke into pieces! When {G} asked who broke it, {H} said, \"It was the cat.\"",
+                 "Crash! The ball knocked a cup off the table. {H} hid the pieces under the rug."),
+         fix=('{H} felt bad inside all day. {finally}, {he} went to {G}. "I did it, and I\'m sorry," {he} said. {G} hugged {him}. "Thank you for telling me the truth."',
+              'That night, {H} could not sleep. {he} told {G} the truth. "I\'m glad you told me," said {G} {gently}.'),
+         learn=("{H} learned that it is always best to tell the truth.", "Telling the truth made {H} feel light and happy again.")),
+    dict(setup=("{onday} it was very cold, and snow was on the ground.", "{onday} the wind was cold and the puddles were frozen."),
+         rule=('"Put on your coat. It is cold outside," said {G}.', '"Don\'t forget your hat and mittens," {G} said.'),
+         disobey=('"I am not cold," said {H}. {H} ran outside without it.', "{H} was in a hurry. {he} ran out the door without {his} coat."),
+         conseq=("The wind was icy. {soon}, {H} was shivering and {his} nose was red.", "{H}'s fingers got so cold that {he} could not make a snowball."),
+         fix=("{H} ran back inside. {G} wrapped {him} in a warm blanket and made hot cocoa.", "{G} came out with the coat and helped {H} put it on."),
+         learn=("{H} learned that {G} knew best about coats.", "After that, {H} always wore {his} coat on cold days.")),
+    dict(setup=("{onday} {G} was baking cookies.", "{onday} {H} helped {G} bake cookies. Soon they came out of the oven."),
+         rule=('"Wait, the cookies are still hot," said {G}.', '"Don\'t touch the pan. It is very hot," {G} said.'),
+         disobey=("But the cookies smelled so good. {H} reached out and grabbed one.", "{H} could not wait. {he} touched the pan."),
+         conseq=('"Ouch!" cried {H}. The cookie was too hot, and it burned {his} fingers.', '"Ow, ow!" {H} cried and shook {his} {hands}.'),
+         fix=("{G} held {his} fingers under cool water until they felt better.", "{G} blew on {his} fingers and gave {him} a cold cloth."),
+         learn=("{H} learned that good things are worth waiting for.", "Next time, {H} waited until the cookies were cool.")),
+    dict(setup=("{H} had {a_pkind} named {P}. {P} loved to run.", "{H} had a playful {pkind} named {P}."),
+         rule=('"Always close the gate, so {P} cannot get out," said {G}.', '{G} always said, "Shut the gate behind you."'),
+         disobey=("{onday} {H} was in a hurry to play and forgot to close the gate.", "{H} ran out to play and left the gate wide open."),
+         conseq=("{P} ran out of the yard and down the street!", "{soon}, {H} saw that {P} the {pkind} was gone!"),
+         fix=("{H} and {G} looked everywhere. {finally}, they found {P} at the park, sniffing the flowers.",
+              "{H} called and called. At last, {P} came home all by {pself}, dirty and happy."),
+         learn=("From then on, {H} always closed the gate.", "{H} learned to be careful and to listen.")),
+    dict(setup=("{onday} {H} was building a tall tower of blocks.", "{onday} {H} was playing a fun game with a ball."),
+         rule=('{G} always said, "Be kind to your friends, and let them play too."',
+               '"Remember to be kind," {G} said as {H} went out to play.'),
+         disobey=('When {F} asked to play, {H} said, "Go away! This is my game."', '{H} did not want {F} to play. "You are too slow," said {H}.'),
+         conseq=("{F} walked away with tears in {fhis} eyes. {soon}, {H} was all alone, and the game was not fun anymore.",
+                 "{F} went home all alone. Playing alone was boring, and {H} felt bad inside."),
+         fix=('{H} went to find {F}. "I\'m sorry," said {H}. "Will you play with me?" {F} smiled and said yes.',
+              '{H} knocked on {F}\'s door. "I was not kind. I\'m sorry," {H} said. {F} gave {him} a hug.'),
+         learn=("{H} learned that playing is more fun with friends.", "After that, {H} was always kind to {F}.")),
+)
+
+
+def plot_lesson(t: Teller) -> None:
+    """The hero ignores good advice, something goes wrong, and a lesson is learned."""
+    t.hero()
+    t.grownup()
+    t.friend()
+    t.pet(("dog", "puppy", "cat", "kitten", "bunny"))
+    lesson = t.pick(LESSONS)
+    intro(t, t.pick((1, 2)))
+    t.maybe(0.5, "{H} was a good {kind}, but sometimes {he} did not listen.", "{H} was always in a hurry.",
+            "{H} liked to do things {his} own way.")
+    t.para()
+    t.say(*lesson["setup"])
+    t.say(*lesson["rule"])
+    t.maybe(0.5, '"Okay," said {H}.', '"I know," said {H}.', "{H} nodded.")
+    t.say(*lesson["disobey"])
+    t.say(*lesson["conseq"])
+    t.maybe(0.5, "{H} began to cry.", "{H} felt very {sad}.", "{H} wished {he} had listened.")
+    t.para()
+    t.say(*lesson["fix"])
+    t.maybe(0.5, '"It\'s okay," said {G}. "Everyone makes mistakes."', '"I\'m sorry, {gcall}," said {H}.',
+            '"Next time, I will listen," said {H}.')
+    t.say(*lesson["learn"])
+    closing(t, "And {H} never forgot that day.", "{H} felt much better.", p=0.4)
+
+
+def plot_surprise(t: Teller) -> None:
+    """The hero plans a surprise for a grown-up; a hiccup; the surprise works."""
+    t.hero()
+    t.grownup()
+    t.pet(("dog", "puppy", "cat", "kitten"))
+    helpers = [k for k in (("sister", "she"), ("brother", "he"), ("dad", "he"), ("mom", "she"), ("grandma", "she"),
+                           ("grandpa", "he")) if k[0] != t.s["gkind"]]
+    kind, he = t.pick(helpers)
+    kind = {"sister": "big sister", "brother": "big brother"}.get(kind, kind)
+    t._set_char("x", "X", f"{t.s['his']} {kind}", he, kind)
+    t.s["occasion"] = occasion = t.pick(("birthday", "birthday", "thanks", "tired"))
+    t.s.choices["love"] = ("Happy birthday", "Happy birthday, {gcall}") if occasion == "birthday" else \
+        ("I love you", "Thank you", "You are the best", "We love you, {gcall}")
+    intro(t, 1)
+    t.para()
+    if occasion == "birthday":
+        t.say("{onday} {H} remembered that it was {G}'s birthday.", "Tomorrow was {G}'s birthday, and {H} had a plan.")
+    elif occasion == "thanks":
+        t.say("{G} always worked so hard. {H} wanted to say thank you.", "{onday} {H} wanted to do something nice for {G}.")
+    else:
+        t.say("{G} had been very busy and tired all week.", "{onday} {G} came home tired and sleepy.")
+    t.say('"Let\'s make a surprise for {gcall}!" {H} whispered to {X}.', "{H} and {X} decided to make a surprise.",
+          '{H} went to {X}. "I have a secret plan," {H} whispered.')
+    steps = t.sample((
+        "{H} drew {a_color} heart and {num} yellow stars on a big card.",
+        "{H} picked {flowers} from the garden and put them in a jar.",
+        "{X} helped {H} bake a chocolate cake with {color} frosting.",
+        "They blew up {num} balloons and tied them to the chairs.",
+        "{H} made a crown out of paper and glitter.",
+        "{H} wrote \"{love}\" in big wobbly letters.",
+        "They hung a long paper chain across the room.",
+    ), 3)
+    for step in steps:
+        t.say(step)
+    t.para()
+    t.say("{suddenly}, {P} the {pkind} jumped on the table and knocked over the flowers!",
+          "{suddenly}, a balloon popped with a loud BANG!", "Then they heard the front door. {G} was home early!",
+          "{oh}! {H} spilled a cup of juice on the card.")
+    t.say("{H} and {X} laughed and fixed it fast.", "They had to hurry!", '"Quick, hide!" whispered {X}.')
+    t.say("They turned off the lights and hid behind the couch.", "They hid behind the door and waited.")
+    t.say('When {G} came in, they jumped out and shouted, "Surprise!"', '"Surprise!" shouted {H} and {X}.')
+    t.para()
+    t.say("{G} was so surprised that {ghe} dropped {ghis} bag.", "{G} gasped and put {ghis} hands on {ghis} cheeks.")
+    t.say('"This is the best surprise ever," {ghe} said with happy tears.', '"You did all this for me?" {ghe} asked.',
+          '"I love it so much," said {G}.')
+    t.say("{G} gave {H} the biggest hug in the world.", "{G} hugged {H} and {X} tight.")
+    closing(t, "They ate cake and sang songs all evening.", "{H} learned that giving is even more fun than getting.",
+            "Making someone happy made {H} happy too.")
+
+
+
+RACE_GOALS = _w("the big oak tree, the red barn, the top of the hill, the old fence, the pond and back, the end of the path,"
+                "the big rock, the garden gate, the river, the swings")
+
+
+def plot_race(t: Teller) -> None:
+    """A race with a friend: bragging, a slip, kindness, and what winning means."""
+    t.hero(animal=t.chance(0.6))
+    t.friend()
+    t.grownup()
+    t.place()
+    t.s["goal"] = t.pick(RACE_GOALS)
+    t.s["prize"] = t.pick(_w("a shiny medal, a blue ribbon, a big cookie, a gold star, a little cup, a paper crown"))
+    shape = t.pick(("brag", "help", "lose", "practice"))
+    intro(t, 1)
+    t.say("{H} had a friend named {F}.", "{H} liked to play with {Fi}.", "{his} best friend was {F}.",
+          "{H} and {Fi} liked to run and play.")
+    if shape == "brag":
+        t.say("{F} was very fast, and {fhe} liked to tell everyone.", '{F} always said, "I am the fastest in the whole {place}!"')
+    elif shape == "practice":
+        t.say("{H} was not very fast, but {he} wanted to be.", "{H} wanted to win a race one day.")
+    t.para()
+    t.say("{onday} {H} and {F} met {at_place}.", "{onday} all the friends came {to_place} for a big race.")
+    t.say('"Let\'s race to {goal}!" said {F}.', '"Who can run to {goal} first?" asked {F}.')
+    t.maybe(0.6, 'The winner would get {prize}.', '"Okay!" said {H}. {he} was ready.')
+    t.say('"Ready, set, go!" shouted {G}.', '"On your marks, get set, go!" called {G}.')
+    t.para()
+    if shape == "brag":
+        t.say("{F} ran far ahead. {F} looked back and laughed.", "{F} zoomed away like the wind.")
+        t.say('"I am so far ahead, I can stop for a nap," said {F}. {F} lay down under a tree.',
+              '{F} stopped to eat some {foods} by the path. "I have lots of time," said {F}.')
+        t.say("{H} did not stop. {he} kept going, step by step.", "{H} went slow and steady, and {he} never stopped.")
+        t.say("When {F} woke up, {H} was almost at {goal}!", "{F} looked up. {H} was already at {goal}!")
+        t.say("{H} won the race!", "{H} crossed the finish first!")
+        t.say('{F} felt silly. "You won, {H}," {fhe} said. "I should not have stopped."', "{F} learned not to brag.")
+        closing(t, "Slow and steady can win the race.", "From then on, {F} never bragged again.",
+                "{H} gave {F} a big smile, and they raced again the next day, just for fun.")
+    elif shape == "help":
+        t.say("{H} and {F} ran side by side.", "They ran as fast as their legs could go.")
+        t.say("{suddenly}, {F} tripped on a rock and fell down.", "{suddenly}, {F} slipped in the mud and fell.")
+        t.say('"Ouch!" cried {F}.', '"My leg!" {F} cried.')
+        t.say("{H} could win the race. But {H} stopped and went back.", "{H} stopped running and turned around.")
+        t.say('"Are you okay?" asked {H}. {H} helped {F} stand up.', '"I will help you," said {H}, and {he} held out {his} hand.')
+        t.say("They walked to {goal} together, arm in arm.", "Together, they crossed the finish at the same time.")
+        t.say("Everyone clapped and cheered for them.", "{G} said it was the kindest race {ghe} had ever seen.")
+        closing(t, "{H} learned that being kind is better than winning.", "It did not matter who won. They were friends.",
+                "They both got {prize}.")
+    elif shape == "lose":
+        t.say("{H} ran fast, but {F} ran faster.", "{H} ran and ran, but {F} was a little bit faster.")
+        t.say("{F} got to {goal} first.", "{F} won the race.")
+        t.say("{H} felt {sad} for a moment.", "{H} wanted to cry, just a little.")
+        t.say('Then {H} smiled. "Good race, {F}!" {he} said.', '{H} took a breath. "You were so fast!" said {H}.')
+        t.say('{F} smiled back. "Let\'s race again tomorrow," said {F}.', '{F} shared {prize} with {H}.')
+        closing(t, "{H} learned that playing is fun, even when you do not win.", "Racing with a friend was the best part.",
+                "They laughed all the way home.")
+    else:
+        t.say("{H} ran fast, but {F} won.", "{H} came last, and {he} felt {sad}.")
+        t.say("So {H} practiced every day. {he} ran up the hill and down the hill.",
+              "Every morning, {H} ran {to_place} and back to get faster.")
+        t.say('"Keep going!" said {G}. "You are getting faster."', "Day by day, {H} got a little faster.")
+        t.say("The next week, they had another race.", "{soon}, it was time for a new race.")
+        t.say("This time, {H} ran so fast that {he} won!", "This time, {H} and {F} crossed the line together!")
+        closing(t, "{H} learned that practice helps you grow.", '"I did it!" shouted {H}.', "{H} felt proud of {his} hard work.")
+
+
+# Baking: (what we bake, short name, "it"/"they", how it looks when done, what goes in).
+BAKE_THINGS = (
+    ("a cake", "cake", "it", "a big round cake", "flour, sugar, eggs, butter, milk, vanilla"),
+    ("cookies", "cookies", "they", "a tray of warm cookies", "flour, sugar, butter, eggs, chocolate chips"),
+    ("bread", "bread", "it", "a golden loaf of bread", "flour, water, salt, yeast"),
+    ("an apple pie", "pie", "it", "a warm apple pie", "flour, butter, apples, sugar, cinnamon"),
+    ("muffins", "muffins", "they", "twelve little muffins", "flour, milk, eggs, sugar, berries"),
+    ("cupcakes", "cupcakes", "they", "a plate of cupcakes", "flour, sugar, eggs, butter, sprinkles"),
+    ("banana bread", "banana bread", "it", "a loaf of banana bread", "bananas, flour, eggs, sugar, nuts"),
+    ("cinnamon rolls", "cinnamon rolls", "they", "a pan of sticky cinnamon rolls", "flour, butter, sugar, cinnamon"),
+    ("a cherry pie", "pie", "it", "a bubbly cherry pie", "flour, butter, cherries, sugar"),
+    ("gingerbread men", "gingerbread men", "they", "a row of gingerbread men", "flour, ginger, honey, butter, raisins"),
+    ("a pizza", "pizza", "it", "a big cheesy pizza", "flour, water, tomato sauce, cheese"),
+    ("a carrot cake", "cake", "it", "a tall carrot cake", "carrots, flour, sugar, eggs, nuts"),
+    ("biscuits", "biscuits", "they", "a plate of soft biscuits", "flour, butter, milk, salt"),
+    ("a honey cake", "cake", "it", "a sweet honey cake", "flour, honey, eggs, butter"),
+    ("a pumpkin pie", "pie", "it", "a round pumpkin pie", "pumpkin, eggs, milk, sugar, cinnamon"),
+    ("oat cookies", "cookies", "they", "a jar of oat cookies", "oats, flour, butter, raisins, honey"),
+    ("blueberry muffins", "muffins", "they", "a basket of blueberry muffins", "flour, milk, eggs, blueberries"),
+    ("a lemon cake", "cake", "it", "a yellow lemon cake", "flour, sugar, eggs, lemon juice"),
+)
+
+
+def plot_bake(t: Teller) -> None:
+    """Baking with a grown-up: steps, a mess or a mistake, and sharing the result."""
+    t.hero()
+    t.grownup()
+    t.pet(("dog", "puppy", "cat", "kitten"))
+    bake, short, they, done, what = t.pick(BAKE_THINGS)
+    t.s["is_ready"] = "Are they ready yet?" if they == "they" else "Is it ready yet?"
+    t.s.update(bake=bake, b=short, bthey=they, bit="them" if they == "they" else "it", done=done,
+               bwas="were" if they == "they" else "was")
+    parts = _w(what)
+    i1, i2, i3 = (parts[i] for i in sorted(t.sample(range(len(parts)), 3)))
+    t.s.update(i1=i1, i2=i2, i3=i3)
+    intro(t, t.pick((1, 2)))
+    t.maybe(0.6, "{H} loved to help in the kitchen.", "{H} always wanted to be a baker.", "{H} loved {yummy} treats.")
+    t.para()
+    t.say('{onday} {G} said, "Let\'s bake {bake} today!"', '{onday} {H} asked, "{gcall}, can we bake {bake}?"',
+          "{onday} {H} and {G} decided to bake {bake}.")
+    t.say("{H} put on a little apron and washed {his} {hands}.", '"{cheer}!" said {H}.', "{H} jumped up and down.")
+    t.say("{G} got out a big bowl and a wooden spoon.", "They got out a bowl, a spoon and a big pan.")
+    t.say("First, they put in the {i1}. Then {H} added the {i2} and the {i3}.",
+          "{H} poured in the {i1}, and {G} added the {i2}. Then they put in some {i3}.")
+    t.say("{H} stirred and stirred until it was smooth.", "They took turns mixing. Round and round went the spoon.")
+    t.para()
+    trouble = t.pick(("flour", "forgot", "egg", "burn", "wait"))
+    if trouble == "flour":
+        t.say("{H} poured the flour too fast. Poof! A big white cloud filled the kitchen.")
+        t.say("{H} and {G} were white from head to toe. They laughed and laughed.")
+        t.say("Then they cleaned up the mess together.")
+    elif trouble == "forgot":
+        t.say("They put the {b} in the oven. When {bthey} came out, {H} took a bite.")
+        t.say('"Yuck!" said {H}. It was not sweet at all. They forgot the sugar!')
+        t.say("{G} laughed. They made the {b} again, and this time they did not forget.")
+    elif trouble == "egg":
+        t.say("{H} picked up an egg, but it slipped. Splat! It fell on the floor.")
+        t.say("{P} the {pkind} came running to look.", "{G} said, \"That's okay. We have more eggs.\"")
+        t.say("They cleaned it up, and {H} cracked a new egg very {gently}.")
+    elif trouble == "burn":
+        t.say("They put the {b} in the oven and went to play.")
+        t.say("{oh}! They forgot to watch the clock. The edges got a little burned.")
+        t.say("{G} cut off the dark parts. The rest was still {yummy}.")
+    else:
+        t.say("They put the {b} in the oven. {H} wanted to open the oven every minute.")
+        t.say('"{is_ready}" {H} asked again and again.')
+        t.say('"Good things take time," said {G}. They played a game while they waited.')
+    t.say("{soon}, the whole house smelled {goodsmell}.", "The kitchen smelled warm and sweet.", "{soon}, a {yummy} smell filled the house.")
+    t.say("{finally}, the {b} {bwas} ready. It was {done}.", "{finally}, they had {done}.")
+    t.para()
+    t.say("{H} took some to {shareto}.", "{H} shared the {b} with {shareto}.", "{H} saved some for {shareto}.")
+    t.say('"So {yummy}!" everyone said.', "Everyone said {bthey} {bwas} the best {b} ever.",
+          "Everyone smiled and asked for more.")
+    closing(t, "{H} learned that food tastes best when you share it.", "Baking with {G} was the best thing ever.",
+            "{H} could not wait to bake again.", "Even with a mess, baking was fun.")
+
+
+RANDOM.update(goodsmell=_w("so good, wonderful, sweet, warm and sweet, like a bakery"))
+RANDOM.update(shareto=_w(
+    "the old lady next door, {his} friends, the mail carrier, {his} grandpa, the neighbors, the kids at the park,"
+    "{his} teacher, the firefighters down the street, the man at the bakery, the whole family"))
+
+
+# Weather spoils a plan: the season it needs, the plan, the weather, what it spoils, a better idea, the end.
+WEATHERS: tuple[dict[str, tuple[str, ...]], ...] = (
+    dict(season=("spring", "summer"), plan=("have a picnic in the park", "go to the beach"),
+         bad=("Dark clouds rolled in, and big drops of rain began to fall. Plip, plop, plip!",
+              "The sky turned gray, and soon it was raining hard."),
+         spoil=("{H} pressed {his} nose to the window. The {plan_short} was ruined.", '"Now we can\'t go," {H} said {sadly}.'),
+         idea=("{G} had {a_idea}. They spread a blanket on the living room floor and had a picnic inside!",
+               "{G} found their rain boots. They went outside and jumped in every puddle. Splash!"),
+         end=("{soon}, the rain stopped, and a big rainbow came out.", "Later, the sun came out, and the wet grass sparkled.")),
+    dict(season=("fall", "spring"), plan=("fly {his} new kite on the hill", "play with {his} paper boats"),
+         bad=("The wind blew harder and harder. Whoosh!", "A strong wind came, and the trees bent and swayed."),
+         spoil=("{suddenly}, the wind pulled the string out of {his} hand. Away went the kite, over the trees!",
+                "{suddenly}, the wind took {H}'s hat right off {his} head!"),
+         idea=("{H} and {G} ran after it. They found it stuck in a bush by the pond, not broken at all.",
+               "{H} chased it across the field. {finally}, it landed in a pile of leaves, and {H} jumped in after it."),
+         end=("They laughed and walked home, holding on tight.", "{H} held on with two hands the rest of the day.")),
+    dict(season=("winter",), plan=("go to the park to play", "visit {his} friends down the street"),
+         bad=("Snow fell all night long.", "A big snowstorm came in the night."),
+         spoil=("In the morning, the snow was so deep that the door would not open!", "The snow was higher than {H}'s knees, and the roads were closed."),
+         idea=("{G} and {H} got two shovels and dug a path, one scoop at a time.",
+               "{G} said, \"Let's make the most of it!\" They put on warm coats and went out the back door."),
+         end=("Then they built a big snowman with a carrot nose and two button eyes.", "They made snow angels and had a snowball fight.")),
+    dict(season=("summer",), plan=("play tag in the park", "ride bikes with {his} friends"),
+         bad=("But it was the hottest day of the year. The sun was very strong.", "The sun was so hot that the road felt warm."),
+         spoil=("{soon}, {H} was hot, thirsty and tired. {his} ice cream melted all over {his} hand!",
+                "{H} was too hot to play. {he} sat down with a red face."),
+         idea=("{G} turned on the garden hose. {H} ran through the water, laughing and splashing.",
+               "They found a big shady tree and sat under it with cold lemonade."),
+         end=("When the sun went down, the air was cool again.", "It turned out to be a fun day after all.")),
+    dict(season=("fall", "winter", "spring"), plan=("watch a movie", "bake cookies"),
+         bad=("That night, a big storm came. The wind howled, and the thunder went boom.", "A storm came, and the rain hit the windows."),
+         spoil=("{suddenly}, all the lights went out! It was very dark.", "Then the lights flickered and went off."),
+         idea=("{G} found a flashlight. They made shadow puppets on the wall: a bunny, a bird and a big dog.",
+               "{G} lit a candle, and they told stories under a blanket fort."),
+         end=("{H} thought the storm night was the best night ever.", "When the lights came back on, {H} was a little sad. It had been so much fun.")),
+    dict(season=("fall", "winter"), plan=("walk to {his} grandma's house", "go see the ducks at the pond"),
+         bad=("In the morning, thick gray fog covered everything.", "A big, thick fog rolled in. {H} could not see the trees."),
+         spoil=("{H} could not see the path at all.", '"How will we find the way?" asked {H}.'),
+         idea=("{G} held {H}'s hand, and they walked slowly. They listened for the ducks, and they followed the sound.",
+               "{G} knew the way by the fence. {H} kept one hand on the fence, step by step."),
+         end=("{soon}, the sun came out and the fog went away.", "They got there safe and sound.")),
+)
+
+
+def plot_weather(t: Teller) -> None:
+    """A plan is spoiled by the weather; a better idea turns the day around."""
+    t.hero()
+    t.grownup()
+    w = t.pick(WEATHERS)
+    t.set_season(t.pick(w["season"]))
+    plan = t.pick(w["plan"])
+    t.s["plan"] = plan.format_map(t.s)
+    t.s["plan_we"] = plan.replace("{his}", "your")
+    t.s["plan_short"] = "picnic" if "picnic" in plan else "trip" if "beach" in plan else "plan"
+    intro(t, t.pick((1, 2)))
+    t.maybe(0.5, "{season_line}", "It was {season}.")
+    t.para()
+    t.say("{onday} {H} wanted to {plan}.", '{onday} {G} said, "Today we will {plan_we}!"',
+          "{H} had a big plan for the day. {he} was going to {plan}.")
+    t.say("{H} was so excited.", '"{cheer}!" said {H}.', "{H} got ready very fast.")
+    t.say(*w["bad"])
+    t.say(*w["spoil"])
+    t.maybe(0.6, "{H} felt {sad}.", '"This is the worst day ever," said {H}.', "{H} sat down with a big frown.")
+    t.para()
+    t.say('"Don\'t be sad," said {G}. "I know what we can do."', "{G} smiled warmly.", "{G} gave {H} a hug.")
+    t.say(*w["idea"])
+    t.say(*w["end"])
+    t.maybe(0.6, "{H} laughed and laughed.", "{H} was not {sad} anymore.", "{H} forgot all about being {sad}.")
+    closing(t, "{H} learned that a change of plans can still be fun.", "Even a bad weather day can be a good day.",
+            '"Let\'s do that again," said {H}.')
+
+
+NEW_FRIEND_WAYS = (
+    ("{F} was very shy and did not say much.", "{F} hid behind {fhis} mom and looked at the ground."),
+    ("{F} came from far away and spoke a different language.", "{F} knew only a few words, so {fhe} mostly smiled."),
+    ("{F} was much bigger than everyone else.", "Some of the others were a little afraid of {fhim}."),
+    ("{F} was the smallest one of all.", "The others said {fhe} was too small to play."),
+    ("{F} looked a little different, with spots all over.", "Some of the others laughed at {fhis} spots."),
+    ("{F} wore big round glasses.", "{F} sat all alone on the steps."),
+)
+NEW_FRIEND_GIFTS = (
+    "{F} taught {H} a song from {fhis} old home.", "{F} showed {H} how to make a paper bird.",
+    "{F} knew the best game in the world, called jump the river.", "{F} could whistle like a bird.",
+    "{F} showed {H} how to find four-leaf clovers.", "{F} could draw the most beautiful horses.",
+    "{F} told {H} funny stories that made {him} laugh.", "{F} knew the names of all the stars.",
+)
+
+
+def plot_new_friend(t: Teller) -> None:
+    """Someone new arrives and is left out; the hero says hello; they become friends."""
+    t.hero()
+    t.friend(animal=t.animal)
+    t.grownup()
+    t.place()
+    way, shy = t.pick(NEW_FRIEND_WAYS)
+    intro(t, t.pick((1, 2)))
+    t.maybe(0.5, "{H} had many friends, but {he} always wanted one more.", "{H} liked to meet new friends.")
+    t.para()
+    if t.animal:
+        t.say("{onday} a new {fkind} named {F} came to live {at_place}.", "{onday} {Fn} moved into the old house by the {place}.")
+    else:
+        t.say("{onday} a new family moved in next door. They had {a_fkind} named {F}.", "{onday} a new {fkind} named {F} came to {H}'s school.")
+    t.say(way)
+    t.say(shy)
+    t.maybe(0.6, "Nobody asked {F} to play.", "{F} watched the others play, but {fhe} did not join in.")
+    t.para()
+    t.say("{H} saw {F} sitting alone. {H} remembered how it felt to be new.", "{H} looked at {F}. {F} looked {sad}.",
+          "{H} thought about how lonely {F} must be.")
+    t.say('{H} walked over and said, "Hi! I\'m {H}. Do you want to {fav} with me?"',
+          '{H} went up to {F} with a big smile. "Hello! Do you want to be my friend?" {he} asked.',
+          '"Hi, {F}," said {H}. "Come and play with us!"')
+    t.say("{F} looked up and smiled a small smile.", '{F} nodded. "Yes, please," {fhe} said softly.',
+          '"Really?" asked {F}. {fhis} face lit up.')
+    t.say("They played together all afternoon.", "They played tag, built a fort and laughed a lot.",
+          "They {fav_past} together until it was time for dinner.")
+    t.say(*NEW_FRIEND_GIFTS)
+    t.maybe(0.6, '"That is so cool!" said {H}.', "{H} had never seen anything like it.")
+    t.para()
+    t.say("The next day, the others wanted to play with {F} too.", "{soon}, everyone wanted to be friends with {F}.",
+          "After that, {F} was not shy anymore.")
+    closing(t, "{H} learned that everyone needs a friend.", "{H} and {F} became best friends.",
+            "A new friend can be the best gift of all.", "{H} was glad {he} had said hello.")
+
+
+# What can be grown: (seeds, plant, what you get).
+PLANTS = (
+    ("sunflower seeds", "sunflower", "a tall yellow sunflower, even taller than {H}"),
+    ("pumpkin seeds", "pumpkin plant", "a big orange pumpkin"),
+    ("carrot seeds", "carrot plant", "long orange carrots"),
+    ("bean seeds", "bean plant", "long green beans"),
+    ("tomato seeds", "tomato plant", "little red tomatoes"),
+    ("strawberry plants", "strawberry plant", "sweet red strawberries"),
+    ("flower seeds", "flower", "pink and purple flowers"),
+    ("pea seeds", "pea plant", "fat green peas in their pods"),
+    ("lettuce seeds", "lettuce", "big green leaves of lettuce"),
+    ("watermelon seeds", "watermelon plant", "a round green watermelon"),
+)
+
+
+def plot_garden(t: Teller) -> None:
+    """Planting seeds, waiting, a setback, patience, and a harvest to share."""
+    t.hero()
+    t.grownup()
+    t.set_season("spring")
+    seeds, plant, crop = t.pick(PLANTS)
+    t.s.update(seeds=seeds, plant=plant, crop=crop.format_map(t.s))
+    intro(t, 1)
+    t.para()
+    t.say("{onday} {G} gave {H} a little bag of {seeds}.", '{onday} {G} said, "Let\'s plant a garden!" Then {ghe} gave {H} some {seeds}.',
+          "{onday} {H} found a packet of {seeds} in the shed.")
+    t.say("{H} dug a little hole in the dirt.", "{H} took a small shovel and dug a row of holes.")
+    t.say("{he} put the seeds in the holes and covered them with soil.", "{he} dropped in the seeds, one by one.")
+    t.say("Then {he} gave them water from {his} little {color} watering can.", "Then {H} watered them {gently}.")
+    t.para()
+    t.say("Every morning, {H} ran outside to look. But nothing happened.", "{H} waited one day, then two days, then three. Nothing!")
+    t.say('"Why is it not growing?" asked {H}.', '"Maybe my seeds are broken," said {H} {sadly}.')
+    t.say('"Seeds need sun, water and time," said {G}. "You must be patient."',
+          '{G} smiled. "Good things grow slowly," {ghe} said.')
+    t.maybe(0.5, "So {H} kept watering and waiting.", "{H} sang songs to the seeds to help them grow.")
+    t.para()
+    t.say("{finally}, one morning, {H} saw a tiny green sprout!", "Then, one day, a little green leaf poked out of the ground.")
+    t.say('"{cheer}! It is growing!" shouted {H}.', "{H} jumped for joy.")
+    if t.chance(0.5):
+        t.say("But the next day, a hungry {pest} came and nibbled the leaves.", "{oh}! {a_pest} was eating the little leaves.")
+        t.say("{H} and {G} made a little fence around the garden.", "{H} made a funny scarecrow with an old hat.")
+    t.say("The {plant} grew bigger and bigger.", "Week after week, the {plant} grew.")
+    t.say("By summer, there was {crop}!", "{soon}, {H} had {crop}.")
+    t.para()
+    t.say("{H} shared {his} harvest with {shareto}.", "They made {a_yummy} dinner with what {H} grew.",
+          "{H} was so proud of {his} garden.")
+    closing(t, "{H} learned that waiting is hard, but it is worth it.", "Being patient was not easy, but it paid off.",
+            "{H} planted new seeds the very next spring.")
+
+
+RANDOM.update(pest=_w("snail, bunny, bird, caterpillar, slug, mouse"))
+
+# An animal in trouble: find / state / care / return / after. The animal is always "it".
+RESCUES: tuple[dict[str, tuple[str, ...]], ...] = (
+    dict(find=("Under a tree, {H} found a tiny baby bird. It had fallen out of its nest.",),
+         state=("The baby bird was cheeping and cheeping.", "It was too small to fly."),
+         care=("{H} picked it up very {gently} and held it in {his} {hands}.",),
+         back=("{G} got a ladder and put the baby bird back in its nest.",),
+         after=("The mother bird flew back and sang a happy song.", "The next day, {H} saw the little bird peeking out of the nest.")),
+    dict(find=("By the path, {H} saw a little duckling all alone. \"Peep, peep!\" it cried.",),
+         state=("It had lost its mom and its brothers and sisters.",),
+         care=("{H} walked slowly toward the pond, and the duckling followed {him}.",),
+         back=("At the pond, they found the mother duck. The little duckling swam to her as fast as it could.",),
+         after=('"Quack, quack!" said the mother duck, as if to say thank you.', "All the ducklings swam in a happy line.")),
+    dict(find=("A little puppy with a red collar was sitting by the road, all alone.",),
+         state=("It looked lost and hungry.", "It was shaking and its tail was down."),
+         care=("{H} read the tag on the collar. It said {petname} and had a house number.",),
+         back=("{H} and {G} walked the puppy home. A boy opened the door and cried, \"You found {petname}!\"",),
+         after=("The puppy licked {H}'s face. {H} giggled.", "The boy's family gave {H} a big thank-you cookie.")),
+    dict(find=("{H} saw a little hedgehog stuck in the garden fence.",),
+         state=("It wiggled and wiggled, but it could not get free.",),
+         care=("{H} ran to get {G}. {G} put on thick gloves and {gently} pulled the fence wire open.",),
+         back=("The hedgehog wiggled free and waddled into the bushes.",),
+         after=("That night, {H} left a little dish of water by the fence.", "Sometimes, {H} saw it again in the garden at night.")),
+    dict(find=("{H} found a tiny kitten in a box by the road. It was raining, and the kitten was wet.",),
+         state=("It was shivering and crying, \"Mew, mew.\"",),
+         care=("{H} wrapped it in {his} scarf and carried it home. {G} dried it with a soft towel and gave it warm milk.",),
+         back=("Nobody came to look for the kitten. \"Can we keep it?\" asked {H}. {G} smiled and said yes.",),
+         after=("{H} named the kitten {petname}.", "The kitten curled up on {H}'s bed and purred.")),
+    dict(find=("{H} saw a bee stuck in a puddle, buzzing its little wings.",),
+         state=("It could not fly out of the water.",),
+         care=("{H} put a leaf in the puddle {gently}. The bee climbed onto the leaf.",),
+         back=("{H} put the leaf on a sunny rock. The bee dried its wings and flew away. Buzz!",),
+         after=("{H} waved goodbye to the bee.", "The bee flew off to the flowers.")),
+    dict(find=("A slow little turtle was trying to cross the busy path.",),
+         state=("Bikes were going by very fast.",),
+         care=("{H} picked it up {gently}, holding it by its shell.",),
+         back=("{H} carried it to the pond, where it wanted to go. The turtle slid into the water. Plop!",),
+         after=("It poked its head out and looked at {H}, as if to say thank you.",)),
+)
+
+
+def plot_rescue(t: Teller) -> None:
+    """The hero finds an animal in trouble and takes care of it."""
+    t.hero()
+    t.grownup()
+    t.place()
+    r = t.pick(RESCUES)
+    intro(t, t.pick((1, 2)))
+    t.maybe(0.5, "{H} loved all animals, big and small.", "{H} was very gentle with animals.")
+    t.para()
+    t.say("{onday} {H} was {fav_ing} {at_place}.", "{onday} {H} went for a walk with {G}.", "{onday} {H} was playing outside.")
+    t.say(*r["find"])
+    t.say(*r["state"])
+    t.say('"{oh}! Poor little thing," said {H}.', '"Don\'t worry, I will help you," {H} whispered.',
+          "{H} knew {he} had to help.")
+    t.para()
+    t.say(*r["care"])
+    t.maybe(0.5, '"You are safe now," said {H} softly.', '"What a good helper you are," said {G}.')
+    t.say(*r["back"])
+    t.say(*r["after"])
+    closing(t, "{H} felt proud that {he} had helped.", "{H} learned that even small animals need kindness.",
+            "{H} would always remember {his} little friend.")
+
+
+RANDOM.update(petname=PET_NAMES)
+
+TREASURE_FINDS = (
+    "a box of shiny gold chocolate coins", "a jar of colorful marbles", "old toys from when {gcall} was little",
+    "a little box of pretty stones", "a bag of cookies and a note that said, \"Well done!\"",
+    "a new kite with a long tail", "two tickets to the circus", "a small wooden boat", "a note that said, \"The best treasure is a friend.\"",
+)
+
+
+def plot_treasure(t: Teller) -> None:
+    """A map, a treasure hunt with a friend, a lost clue, and a treasure."""
+    t.hero()
+    t.friend()
+    t.grownup()
+    t.s["loot"] = t.pick(TREASURE_FINDS).format_map(t.s)
+    intro(t, 1)
+    t.para()
+    t.say("{onday} {H} found an old map {mapspot}.", "{onday} a rolled-up paper fell out of a book. It was a treasure map!")
+    t.say("On the map, there was a big red X.", "The map had a path of dots and a big X at the end.")
+    t.say('"A treasure map!" {H} shouted. {H} ran to show {Fi}.', "{H} showed the map to {Fi}.")
+    t.say('"Let\'s find the treasure!" said {F}.', '"What are we waiting for?" said {F}.')
+    t.para()
+    t.say("The map said to start at the {big} {tree}.", "First, the map showed the old well.")
+    t.say("They walked {num} big steps toward the garden gate.", "They followed the path to the little bridge.")
+    t.say("Under a red flower pot, they found a note. It said: \"Look where the ducks swim.\"",
+          "Next to a rock, they found a note. It said: \"Look under the tallest tree.\"")
+    if t.chance(0.5):
+        t.say("{suddenly}, a gust of wind blew the map out of {H}'s hand! It flew into the pond.",
+              "{oh}! {F} dropped the map in a puddle, and the ink ran.")
+        t.say('"Now we will never find it," said {F}.', '"What will we do now?" asked {H}.')
+        t.say("But {H} had looked at the map many times. {H} remembered the way!", "{F} remembered the big X. It was near the pond!")
+    t.para()
+    t.say("They dug and dug with a little shovel. Clunk! They hit a box.", "Under some leaves, they found a little wooden box.")
+    t.say("Inside, they found {loot}!", "They opened the box and found {loot}.")
+    t.say('"{cheer}! We found it!" they shouted.', "They jumped up and down.")
+    t.maybe(0.6, "{G} came out and smiled. {G} had made the treasure hunt just for them.",
+            '{G} winked. "I wonder who hid that," {ghe} said.')
+    closing(t, "{H} and {F} shared the treasure.", "The best part was finding it together.",
+            "The next day, {H} and {F} made a treasure map for {G}.")
+
+
+RANDOM.update(mapspot=_w("in the attic, in a bottle on the beach, under {his} pillow, behind the old shed, inside a book"))
+
+
+PLOTS: tuple[Callable[[Teller], None], ...] = (
+    plot_lost, plot_share, plot_fear, plot_help, plot_trip, plot_broken, plot_lesson, plot_surprise,
+    plot_race, plot_bake, plot_weather, plot_new_friend, plot_garden, plot_rescue, plot_treasure,
+)
+
+
+# ----------------------------------------------------------------------------- public API
+
+def generate_story(rng: random.Random) -> str:
+    """One story of MIN_WORDS..MAX_WORDS words; paragraphs are separated by single newlines."""
+    for _ in range(200):
+        t = Teller(rng)
+        rng.choice(PLOTS)(t)
+        text = t.text()
+        if MIN_WORDS <= count_words(text) <= MAX_WORDS:
+            return text
+    raise RuntimeError("could not write a story of the right length")  # pragma: no cover
+
+
+def generate_stories(n: int, seed: int = 0) -> list[str]:
+    """`n` stories; story i depends only on (seed, i)."""
+    if n < 0:
+        raise BabyLlamaError(f"--n {n}: the number of stories must be >= 0")
+    return [generate_story(random.Random(f"babyllama-stories-{seed}-{i}")) for i in range(n)]
+
+
+def write_stories(path: str | Path, n: int, seed: int = 0, delimiter: str = DELIMITER) -> list[str]:
+    """Write `n` stories in the TinyStories layout (each story, then a line with `delimiter`), atomically."""
+    stories = generate_stories(n, seed)
+    with atomic_path(path) as tmp:
+        tmp.write_text(format_stories(stories, delimiter), encoding="utf-8")
+    return stories
+
+
+def format_stories(stories: list[str], delimiter: str = DELIMITER) -> str:
+    return "".join(f"{s}\n{delimiter}\n" for s in stories)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n", type=int, default=20000, help="number of stories (default 20000)")
+    parser.add_argument("--seed", type=int, default=0, help="corpus seed; story i depends only on (seed, i)")
+    parser.add_argument("--out", default="-", help="output text file, or '-' for stdout (default)")
+    parser.add_argument("--delimiter", default=DELIMITER, help=f"line written after each story (default {DELIMITER})")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.n < 0:
+        raise BabyLlamaError(f"--n {args.n}: the number of stories must be >= 0")
+    if not args.delimiter or "\n" in args.delimiter:
+        raise BabyLlamaError("--delimiter: must be a non-empty single line")
+    start = time.perf_counter()
+    if args.out == "-":
+        stories = generate_stories(args.n, args.seed)
+        sys.stdout.write(format_stories(stories, args.delimiter))
+        sys.stdout.flush()
+    else:
+        out = Path(args.out)
+        if out.is_dir():
+            raise BabyLlamaError(f"{out}: is a folder; give a file path for --out")
+        stories = write_stories(out, args.n, args.seed, args.delimiter)
+    words = [w for s in stories for w in s.split()]
+    distinct = len({m.lower() for m in re.findall(r"[A-Za-z]+(?:'[a-z]+)?", " ".join(stories))})
+    where = "stdout" if args.out == "-" else args.out
+    print(f"stories: {len(stories)} stories, {len(words)} words, {distinct} distinct words, "
+          f"{time.perf_counter() - start:.1f} s -> {where}", file=sys.stderr)
+    return 0

@@ -1,0 +1,53 @@
+"""Plots derived from a run's metrics.jsonl (matplotlib, Agg backend: no display needed)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from babyllama.utils.io import atomic_path
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The JSON records of a metrics.jsonl file; a torn or malformed line is skipped."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict) and "step" in rec:
+                out.append(rec)
+    return out
+
+
+def plot_loss(metrics: str | os.PathLike | list[dict[str, Any]], out_png: str | os.PathLike,
+              title: str | None = None) -> Path:
+    """Train loss (and val loss where measured) against step, written atomically to out_png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_metrics(metrics) if not isinstance(metrics, list) else metrics
+    train = [(r["step"], r["loss"]) for r in records if r.get("loss") is not None]
+    val = [(r["step"], r["val_loss"]) for r in records if r.get("val_loss") is not None]
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    if train:
+        ax.plot(*zip(*train), label="train loss", color="tab:blue", linewidth=1.2)
+    if val:
+        ax.plot(*zip(*val), label="val loss", color="tab:orange", marker="o", markersize=3, linewidth=1.5)
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy (nats/token)")
+    ax.set_title(title or "loss")
+    ax.grid(alpha=0.3)
+    if train or val:
+        ax.legend()
+    fig.tight_layout()
+    out_png = Path(out_png)
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return out_png

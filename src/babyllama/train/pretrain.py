@@ -1,0 +1,47 @@
+"""`babyllama pretrain`: train a Llama model on prepared token shards, or resume a run.
+
+    babyllama pretrain --config recipes/quickstart.toml
+    babyllama pretrain --config recipes/quickstart.toml optim.lr=1e-3 train.max_steps=500
+    babyllama pretrain --resume runs/quickstart                 # continue after Ctrl-C or a crash
+    babyllama pretrain --resume runs/quickstart optim.max_steps=4000   # ... and train longer
+    torchrun --nproc_per_node 2 -m babyllama pretrain --config recipes/quickstart.toml
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from babyllama.config import config_help, load_config
+from babyllama.utils.io import BabyLlamaError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = config_help()
+    parser.add_argument("overrides", nargs="*", metavar="section.key=value",
+                        help="override settings of the recipe, e.g. optim.lr=3e-4 train.max_steps=200")
+    parser.add_argument("--config", help="TOML recipe (e.g. recipes/quickstart.toml); defaults below if omitted")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue the run in RUN_DIR from its latest checkpoint (uses RUN_DIR/config.toml)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run in train.run_dir")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar, samples or log lines")
+
+
+def run(args: argparse.Namespace) -> int:
+    from babyllama.train.loop import train
+
+    if args.resume:
+        if args.config:
+            raise BabyLlamaError("--resume uses RUN_DIR/config.toml; drop --config and pass changes as "
+                                 "section.key=value overrides")
+        if args.overwrite:
+            raise BabyLlamaError("--resume and --overwrite contradict each other; choose one")
+        run_dir = Path(args.resume)
+        if not (run_dir / "config.toml").is_file():
+            raise BabyLlamaError(f"{run_dir}: no run to resume (config.toml missing)")
+        cfg = load_config(run_dir / "config.toml", args.overrides)
+        cfg.train.run_dir = str(run_dir)
+    else:
+        cfg = load_config(args.config, args.overrides)
+    result = train(cfg, resume=bool(args.resume), overwrite=args.overwrite, quiet=args.quiet)
+    return 130 if result.interrupted else 0
