@@ -186,3 +186,25 @@ print("ok")
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "ok" in res.stdout, res.stderr
+
+
+def test_export_with_byte_level_bpe_tokenizer(tmp_path):
+    """A tokenizers-library tokenizer (e.g. from a GGUF gpt2 vocabulary) is exported as tokenizer.json."""
+    tokenizers = pytest.importorskip("tokenizers")
+    transformers = pytest.importorskip("transformers")
+    from babyllama.interop.hf import TokenizersAdapter
+
+    tk = tokenizers.Tokenizer(tokenizers.models.BPE())
+    tk.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(vocab_size=300, special_tokens=["<bos>", "<eos>"],
+                                             initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
+    rng = random.Random(0)
+    tk.train_from_iterator([" ".join(rng.choices(WORDS, k=30)) for _ in range(300)], trainer)
+    ours = TokenizersAdapter(tk, bos_id=0, eos_id=1, add_bos=True)
+    export_hf(tiny("gqa-tied", vocab=ours.vocab_size), tmp_path / "hf", ours)
+    theirs = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
+    for text in ["once upon a time", "  two spaces\nline", "caf\u00e9 42"]:
+        assert theirs(text)["input_ids"] == ours.encode(text) and ours.encode(text)[0] == 0
+    _, back, _ = read_hf(tmp_path / "hf")
+    assert back.encode("the park one day") == ours.encode("the park one day")

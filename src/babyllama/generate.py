@@ -897,7 +897,7 @@ def _interactive(model: Llama, tok: Any, cfg: GenerationConfig, quiet: bool) -> 
             continue
         if cmd.startswith("/set"):
             try:
-                cfg = cfg.replace(**_parse_assignments(cmd[4:].split()))
+                cfg = cfg.replace(**parse_assignments(cmd[4:].split()))
             except BabyLlamaError as e:
                 print(f"error: {e}", file=sys.stderr)
             continue
@@ -912,7 +912,7 @@ def _interactive(model: Llama, tok: Any, cfg: GenerationConfig, quiet: bool) -> 
                   file=sys.stderr)
 
 
-def _parse_assignments(items: Sequence[str]) -> dict[str, Any]:
+def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
     """['temperature=0.8', 'stop=a|b'] -> typed dict for GenerationConfig.replace."""
     types = {f.name: f.type for f in dataclasses.fields(GenerationConfig)}
     out: dict[str, Any] = {}

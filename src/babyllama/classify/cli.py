@@ -198,3 +198,21 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_json(out / "results.json", record)
         print(f"wrote {out / 'results.json'}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m babyllama.classify.cli ...`, the same as `babyllama classify ...`."""
+    import sys
+
+    parser = argparse.ArgumentParser(prog="babyllama classify", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except BabyLlamaError as e:
+        print(f"babyllama classify: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

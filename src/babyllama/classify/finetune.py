@@ -102,6 +102,18 @@ def feature_batches(features: torch.Tensor, labels: Sequence[int], batch_size: i
         yield {"features": features[idx], "labels": lab[idx]}
 
 
+def bucket_by_length(order: list[int], seqs: Sequence[Sequence[int]], batch_size: int,
+                     rng: random.Random, pool: int = 50) -> list[int]:
+    """Reorder a shuffled `order` so each batch holds sentences of similar length (less padding):
+    sort chunks of pool*batch_size by length, cut them into batches, shuffle the batches."""
+    batches = []
+    for s in range(0, len(order), pool * batch_size):
+        chunk = sorted(order[s:s + pool * batch_size], key=lambda i: len(seqs[i]))
+        batches += [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return [i for b in batches for i in b]
+
+
 def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     return {k: v.to(device) for k, v in batch.items()}
 
@@ -225,6 +237,8 @@ def finetune(backbone: Llama, tokenizer, splits: dict[str, Sequence[Example]], n
     for epoch in range(cfg.epochs):
         order = list(range(len(labels["train"])))
         rng.shuffle(order)
+        if full:
+            order = bucket_by_length(order, seqs["train"], cfg.batch_size, rng)
         if full:
             batches = token_batches(seqs["train"], labels["train"], cfg.batch_size, pad, order)
         else:

@@ -13,13 +13,14 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence, TypeVar
 
 from babyllama.utils.io import BabyLlamaError, atomic_path
 
 MIN_WORDS = 80
 MAX_WORDS = 300
 DELIMITER = "<|endoftext|>"
+T = TypeVar("T")
 
 
 def _w(text: str) -> tuple[str, ...]:
@@ -229,7 +230,8 @@ ANIMAL_SOUNDS = {
 HOP = set(_w("bunny, rabbit, frog, toad, kangaroo, grasshopper, cricket"))
 WADDLE = set(_w("duck, duckling, goose, gosling, penguin, puffin"))
 CRAWL = set(_w("turtle, snail, caterpillar, worm, sloth, ant, beetle, lizard, alligator, spider"))
-FLY = set(BIRDS) - WADDLE - {"ostrich", "hen", "chick", "rooster", "peacock"} | set(_w("bee, butterfly, ladybug, bumblebee, dragonfly, firefly, moth"))
+FLY = set(BIRDS) - WADDLE - {"ostrich", "hen", "chick", "rooster",
+                             "peacock"} | set(_w("bee, butterfly, ladybug, bumblebee, dragonfly, firefly, moth"))
 
 KID_TRAITS = _w(
     "kind, brave, shy, curious, silly, clever, gentle, friendly, happy, sleepy, playful, cheerful,"
@@ -264,34 +266,31 @@ TOYS = _w(
 )
 # Things that can break and how to fix them: (thing, what went wrong, what fixed it, how).
 BREAKABLES = (
-    ("teddy bear", "one of its arms came loose", "a needle and thread", "sewed the arm back on", True),
-    ("teddy bear", "its ear got a big rip", "a needle and thread", "stitched the ear up", True),
-    ("rag doll", "its leg came off", "a needle and thread", "sewed the leg back on", True),
-    ("toy car", "one wheel popped off", "a tiny screwdriver", "screwed the wheel back on", True),
-    ("toy truck", "a wheel fell off", "some glue", "glued the wheel back on", True),
-    ("kite", "its string snapped", "a new string", "tied a new string to it", True),
-    ("kite", "its paper got a big tear", "some tape", "taped up the tear", True),
-    ("toy boat", "its little sail broke", "a stick and some cloth", "made a new sail", True),
-    ("wagon", "one of its wheels came off", "a hammer and a nail", "fixed the wheel", True),
-    ("toy robot", "its arm fell off", "a small screwdriver", "put the arm back in place", True),
-    ("necklace", "its string broke and the beads fell all over", "a new string", "put the beads back on", True),
-    ("bracelet", "its string snapped", "a piece of ribbon", "tied the beads back together", True),
-    ("drum", "its top got a hole in it", "a piece of tape", "patched the hole", True),
-    ("toy train", "it came off its track and a car broke off", "some glue", "glued the car back on", True),
-    ("puppet", "its button eye fell off", "a needle and thread", "sewed on a new button eye", True),
-    ("crown", "it bent and a paper point tore off", "some tape and glitter", "fixed the crown", True),
-    ("toy plane", "one of its wings snapped", "some glue", "glued the wing back", True),
-    ("umbrella", "it flipped inside out and a piece bent", "a pair of pliers", "bent the piece back", True),
-    ("music box", "it stopped playing its song", "a tiny key", "wound it up and cleaned it", True),
-    ("sandcastle", "a big wave knocked down its tower", "a bucket and some wet sand", "built the tower again", False),
-    ("bird house", "its roof came loose", "a hammer and two nails", "nailed the roof back on", False),
-    ("stuffed bunny", "its tail fell off", "a needle and thread", "sewed the tail back on", True),
-    ("toy guitar", "one of its strings broke", "a new string", "put on a new string", True),
-    ("block tower", "it fell over with a crash", "all the blocks", "built it up again, even taller", False),
-    ("scooter", "its handle came loose", "a wrench", "tightened the handle", True),
-    ("pinwheel", "its stick bent", "a new stick and some tape", "put it on a new stick", True),
-    ("picture book", "a page tore out", "some tape", "taped the page back in", True),
-    ("paper boat", "it got soggy and fell apart", "a new sheet of paper", "folded a new boat", False),
+    ("teddy bear", "one of its arms came loose", "a needle and thread", "sewed the arm back on"),
+    ("teddy bear", "its ear got a big rip", "a needle and thread", "stitched the ear up"),
+    ("rag doll", "its leg came off", "a needle and thread", "sewed the leg back on"),
+    ("toy car", "one wheel popped off", "a tiny screwdriver", "screwed the wheel back on"),
+    ("toy truck", "a wheel fell off", "some glue", "glued the wheel back on"),
+    ("kite", "its string snapped", "a new string", "tied a new string to it"),
+    ("kite", "its paper got a big tear", "some tape", "taped up the tear"),
+    ("toy boat", "its little sail broke", "a stick and some cloth", "made a new sail"),
+    ("wagon", "one of its wheels came off", "a hammer and a nail", "fixed the wheel"),
+    ("toy robot", "its arm fell off", "a small screwdriver", "put the arm back in place"),
+    ("necklace", "its string broke and the beads fell all over", "a new string", "put the beads back on"),
+    ("bracelet", "its string snapped", "a piece of ribbon", "tied the beads back together"),
+    ("drum", "its top got a hole in it", "a piece of tape", "patched the hole"),
+    ("toy train", "it came off its track and a car broke off", "some glue", "glued the car back on"),
+    ("puppet", "its button eye fell off", "a needle and thread", "sewed on a new button eye"),
+    ("crown", "it bent and a paper point tore off", "some tape and glitter", "fixed the crown"),
+    ("toy plane", "one of its wings snapped", "some glue", "glued the wing back"),
+    ("umbrella", "it flipped inside out and a piece bent", "a pair of pliers", "bent the piece back"),
+    ("music box", "it stopped playing its song", "a tiny key", "wound it up and cleaned it"),
+    ("stuffed bunny", "its tail fell off", "a needle and thread", "sewed the tail back on"),
+    ("toy guitar", "one of its strings broke", "a new string", "put on a new string"),
+    ("scooter", "its handle came loose", "a wrench", "tightened the handle"),
+    ("pinwheel", "its stick bent", "a new stick and some tape", "put it on a new stick"),
+    ("picture book", "a page tore out", "some tape", "taped the page back in"),
+    ("paper boat", "it got soggy and fell apart", "a new sheet of paper", "folded a new boat"),
 )
 FOODS_ONE = _w(
     "apple, banana, cookie, cupcake, muffin, pear, peach, plum, orange, carrot, sandwich, pancake,"
@@ -305,25 +304,13 @@ FOODS_LIKED = _w(
     "cheese, honey, corn, peas, muffins, cupcakes, waffles, berries, pears, peaches, plums, cherries,"
     "pizza, rice, toast, popcorn, pretzels, crackers, yogurt, pudding, jelly, donuts, watermelon,"
     "oranges, melons, tomatoes, potatoes, pumpkin pie, blueberries, porridge, spaghetti, dumplings,"
-    "mangoes, beans, lemonade, hot cocoa, sandwiches, peanut butter, apple pie, cake, bread, milk,"
-    "nuts, seeds, clover, acorns, lettuce, cabbage, bugs, fish, broccoli"
+    "mangoes, beans, sandwiches, peanut butter, apple pie, cake, bread, soup,"
+    "nuts, seeds, clover, acorns, lettuce, cabbage, broccoli, plums, oat cakes"
 )
-# Baked treats: (singular thing made, how they look when done).
-BAKES = (
-    ("cake", "a big round cake"), ("cookies", "a tray of warm cookies"), ("bread", "a golden loaf of bread"),
-    ("apple pie", "a warm apple pie"), ("muffins", "twelve little muffins"), ("cupcakes", "a plate of cupcakes"),
-    ("banana bread", "a loaf of banana bread"), ("cinnamon rolls", "a pan of sticky cinnamon rolls"),
-    ("cherry pie", "a bubbly cherry pie"), ("gingerbread men", "a row of gingerbread men"),
-    ("pizza", "a big cheesy pizza"), ("carrot cake", "a tall carrot cake"), ("biscuits", "a plate of soft biscuits"),
-    ("honey cake", "a sweet honey cake"), ("pumpkin pie", "a round pumpkin pie"), ("oat cookies", "a jar of oat cookies"),
-)
-INGREDIENTS = _w(
-    "flour, sugar, eggs, butter, milk, salt, honey, berries, apples, chocolate chips, nuts, cinnamon,"
-    "lemon juice, oats, raisins, carrots, bananas, cherries, cheese, tomato sauce, vanilla, ginger,"
-    "pumpkin, baking soda, yogurt, jam, sprinkles, blueberries"
-)
-FLOWERS = _w("daisies, roses, tulips, sunflowers, poppies, lilies, violets, daffodils, buttercups, bluebells, dandelions, pansies, marigolds")
-TREES = _w("oak tree, apple tree, pine tree, maple tree, willow tree, cherry tree, birch tree, palm tree, pear tree, elm tree")
+FLOWERS = _w("daisies, roses, tulips, sunflowers, poppies, lilies, violets, daffodils, buttercups, bluebells, "
+             "dandelions, pansies, marigolds")
+TREES = _w("oak tree, apple tree, pine tree, maple tree, willow tree, cherry tree, birch tree, palm tree, pear tree, "
+           "elm tree")
 # (name, preposition): outdoor places to play.
 PLAY_PLACES = (
     ("park", "in"), ("garden", "in"), ("meadow", "in"), ("playground", "at"), ("backyard", "in"),
@@ -339,10 +326,13 @@ HOMES = _w(
     "next to a bakery, in a blue house near the river, in a tiny house under a big tree"
 )
 ANIMAL_HOMES = _w(
-    "in a hole under a big tree, in a cozy den in the woods, in a nest high up in a tree,"
-    "on a busy farm, in a red barn, by a quiet pond, in a meadow full of flowers, in a hollow log,"
-    "in a burrow under the hill, in the tall grass by the river, at the edge of the forest,"
-    "in a little house by the pond, in a big zoo, in a sunny garden"
+    "in a hole under a big tree, in a cozy den in the woods, on a busy farm, in a red barn, by a quiet pond,"
+    "in a meadow full of flowers, in a hollow log, in a burrow under the hill, in the tall grass by the river,"
+    "at the edge of the forest, in a little house by the pond, in a big zoo, in a sunny garden"
+)
+BIRD_HOMES = _w(
+    "in a nest high up in a tree, in a little nest by the pond, on a busy farm, in a red barn, in a sunny garden,"
+    "in a birdhouse by the window, in a tall tree at the edge of the forest, in a big zoo"
 )
 HIDING_SPOTS = _w(
     "under the bed, behind the couch, in the closet, under the table, in the toy box, by the door,"
@@ -358,18 +348,33 @@ SAFE_SPOTS = _w(
     "on the hook by the door, next to the pillow, in the top drawer, in a safe place"
 )
 SEASONS = {
-    "spring": (_w("sunny, warm, breezy, bright, green"),
-               _w("The flowers were starting to bloom., Little green buds were on the trees., Birds sang in the trees.,"
-                  "The grass was soft and green., Bees buzzed from flower to flower., The air smelled fresh and sweet.")),
+    "spring": (_w("sunny, warm, breezy, bright, fresh"),
+               ("The flowers were starting to bloom.", "Little green buds were on the trees.",
+                "Birds sang in the trees.",
+                "The grass was soft and green.", "Bees buzzed from flower to flower.",
+                "The air smelled fresh and sweet.",
+                "{flowers} were blooming everywhere.", "{a_bird} was singing in {a_tree}.",
+                "{a_flybug} flew past {his} nose.",
+                "Little lambs were playing in the field.", "The sky was {sky}.")),
     "summer": (_w("sunny, hot, warm, bright, lovely"),
-               _w("The sun was shining bright., The sky was blue and there were no clouds., It was a hot day and the air was still.,"
-                  "The bees were buzzing in the flowers., Everyone was outside in the warm sun., The days were long and warm.")),
+               ("The sun was shining bright.", "The sky was blue and there were no clouds.",
+                "It was a hot day and the air was still.",
+                "The bees were buzzing in the flowers.", "Everyone was outside in the warm sun.",
+                "The days were long and warm.",
+                "{a_flybug} landed on a flower.", "The air smelled like {smell}.", "The sky was {sky}.",
+                "Little clouds floated by like {cloudshape}.", "{flowers} nodded in the warm wind.")),
     "fall": (_w("windy, cool, crisp, cloudy, golden"),
-             _w("Red and yellow leaves were falling from the trees., The wind blew the leaves around., The air was cool and fresh.,"
-                "The pumpkins in the field were big and orange., The trees were orange and gold.")),
+             ("Red and yellow leaves were falling from the trees.", "The wind blew the leaves around.",
+              "The air was cool and fresh.",
+              "The pumpkins in the field were big and orange.", "The trees were orange and gold.",
+              "A squirrel was hiding acorns under {a_tree}.", "The leaves on {a_tree} were {fallcolor}.",
+              "Geese flew across the sky in a long line.", "The leaves went crunch, crunch under {his} feet.")),
     "winter": (_w("cold, snowy, chilly, frosty, white"),
-               _w("Snow covered the ground like a white blanket., The pond was frozen and shiny., Everyone wore warm coats and hats.,"
-                  "Little snowflakes fell from the gray sky., The windows were frosty and white.")),
+               ("Snow covered the ground like a white blanket.", "The pond was frozen and shiny.",
+                "Everyone wore warm coats and hats.",
+                "Little snowflakes fell from the gray sky.", "The windows were frosty and white.",
+                "Icicles hung from the roof like long shiny teeth.", "{his} breath made little clouds in the cold air.",
+                "The snow went crunch, crunch under {his} boots.", "{a_bird} hopped in the snow, looking for seeds.")),
 }
 FEELINGS_GOOD = _w("happy, glad, proud, excited, joyful, cheerful, thankful, pleased, delighted, warm inside")
 FEELINGS_BAD = _w("sad, upset, worried, unhappy, grumpy, lonely, scared, nervous, cross, gloomy")
@@ -392,7 +397,7 @@ ACTIVITIES = _w(
     "play in the snow, slide down the slide, wear silly hats, clap along to music, jump on the bed,"
     "swim in the lake, make paper boats, play with the cat, pet the dog, visit the farm, bake cookies,"
     "plant seeds, stomp in the leaves, play the flute, race toy boats, make necklaces, string beads,"
-    "throw pebbles in the pond, climb the big rock, play pretend, shop with mom, wave at the trains,"
+    "throw pebbles in the pond, climb the big rock, play pretend, wave at the trains,"
     "tap on the piano, go to the beach, play in the mud, hug the cat, trot like a pony, cut paper shapes"
 )
 
@@ -406,6 +411,7 @@ RANDOM: dict[str, tuple[str, ...]] = {
     "big": _w("big, huge, giant, great big, very big, tall"),
     "small": _w("small, little, tiny, teeny"),
     "nice": _w("nice, lovely, wonderful, great, fun, happy"),
+    "goodadj": _w("good, great, wonderful, nice, fine, clever"),
     "yummy": _w("yummy, tasty, delicious, sweet, good"),
     "smiled": _w("smiled, grinned, beamed, smiled a big smile"),
     "laughed": _w("laughed, giggled, chuckled"),
@@ -428,19 +434,22 @@ RANDOM: dict[str, tuple[str, ...]] = {
     "bird": _w("robin, sparrow, bluebird, crow, finch, blackbird, wren, pigeon"),
     "bug": BUGS,
     "smell": SMELLS,
+    "flybug": _w("bee, butterfly, ladybug, dragonfly, bumblebee, moth"),
+    "sky": _w("bright blue, full of fluffy clouds, pink and orange, clear and blue, soft and gray"),
+    "cloudshape": _w("sheep, cotton balls, marshmallows, big white boats, puffs of smoke"),
+    "fallcolor": _w("red and gold, orange and brown, yellow and red, as bright as fire"),
     "num": NUMBER_WORDS,
     "toy": TOYS,
-    "toyadj": TOY_ADJS,
     "farmanimal": FARM_ANIMALS,
+    "farmanimals": tuple(plural(a) for a in FARM_ANIMALS),
+    "zooanimals": tuple(plural(a) for a in ZOO_ANIMALS),
     "zooanimal": ZOO_ANIMALS,
     "seaanimal": SEA_ANIMALS,
     "feelgood": FEELINGS_GOOD,
     "feelbad": FEELINGS_BAD,
     "hugged": _w("hugged, gave a big hug to, held on tight to, cuddled"),
     "gently": _w("gently, softly, kindly, carefully"),
-    "quickly": _w("quickly, fast, right away, in a hurry"),
-    "looked": _w("looked, looked and looked, searched, hunted"),
-    "idea": _w("an idea, a good idea, a great idea, a clever idea, a plan"),
+    "idea": _w("idea, good idea, great idea, clever idea, plan"),
     "smile_line": (
         "{H} smiled from ear to ear.", "{H} felt warm and happy inside.", "{H} could not stop smiling.",
         "{H} did a happy little dance.", "{H} felt like the luckiest {kind} in the world.",
@@ -486,15 +495,16 @@ class Teller:
         self.s = Slots(rng)
         self.paras: list[list[str]] = [[]]
         self.cast: set[str] = set()
+        self.animal = False
 
     # -- choosing
-    def pick(self, seq):
+    def pick(self, seq: Sequence[T]) -> T:
         return self.rng.choice(seq)
 
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
 
-    def sample(self, seq, k: int):
+    def sample(self, seq: Sequence[T], k: int) -> list[T]:
         return self.rng.sample(seq, k)
 
     # -- writing
@@ -533,18 +543,18 @@ class Teller:
             s[prefix + key] = val
         s[prefix + "kind"] = kind
 
-    def hero(self, animal: bool | None = None, kinds: tuple[str, ...] | None = None) -> None:
+    def hero(self, animal: bool | None = None) -> None:
         """Pick the main character: a child (most often) or a small animal."""
         if animal is None:
             animal = self.rng.random() < 0.4
         he = self.rng.choice(("he", "she"))
         if animal:
-            kind = self.rng.choice(kinds or LAND_ANIMALS + BIRDS[:12])
+            kind = self.rng.choice(LAND_ANIMALS + BIRDS[:12])
             look = self.rng.choice(ANIMAL_LOOKS + ("little",) * 6)
             desc = kind if look in kind else f"{look} {kind}"
             moves = ("flew",) if kind in FLY else ("hopped",) if kind in HOP else \
                 ("waddled",) if kind in WADDLE else ("crawled",) if kind in CRAWL else ("ran", "hurried")
-            self.s["home"] = self.rng.choice(ANIMAL_HOMES)
+            self.s["home"] = self.rng.choice(BIRD_HOMES if kind in BIRDS else ANIMAL_HOMES)
         else:
             kind = "girl" if he == "she" else "boy"
             desc = f"{self.rng.choice(KID_TRAITS + ('little',) * 12)} {kind}"
@@ -603,8 +613,9 @@ class Teller:
         else:
             he = "she" if r < 0.9 else "he"
             kind = "aunt" if he == "she" else "uncle"
-            call = f"{kind.title()} {self.rng.choice(AUNT_NAMES if he == 'she' else UNCLE_NAMES)}"
-            name = call
+            first = self.rng.choice([n for n in (AUNT_NAMES if he == "she" else UNCLE_NAMES) if n not in self.cast])
+            self.cast.add(first)
+            call = name = f"{kind.title()} {first}"
         self._set_char("g", "G", name, he, kind)
         self.s["gcall"] = call
 
@@ -662,10 +673,11 @@ _FACTS = (
     "{H} liked {season} best of all.",
 )
 RANDOM.update(
-    town=_w("town, village, house, city, farm, valley, forest"),
+    town=_w("town, village, house, city, valley, forest"),
     family=("{his} mom and dad", "{his} mom, {his} dad and {his} baby sister", "{his} grandma and grandpa",
             "{his} dad and two big brothers", "{his} mom and a sleepy old cat", "{his} mom and {his} big sister",
-            "{his} two moms", "{his} dad and {his} little brother", "{his} family", "{his} mom, {his} dad and a fat gray cat"),
+            "{his} two moms", "{his} dad and {his} little brother", "{his} family",
+            "{his} mom, {his} dad and a fat gray cat"),
     hair=_w("curly, short, long, straight, messy, red, brown, black, yellow, bouncy"),
     eyes=_w("big, happy, wide, friendly, shy, sunny, bright"),
     age=AGES,
@@ -678,6 +690,11 @@ def intro(t: Teller, facts: int = 1) -> None:
     t.s["t1"], t.s["t2"] = t1, t2
     t.say(*_OPENINGS)
     pool = list(_FACTS) + ([] if t.animal else list(_KID_FACTS))
+    if t.animal and t.s["kind"] in ANIMAL_SOUNDS:
+        t.s["sound"] = ANIMAL_SOUNDS[t.s["kind"]]
+        t.s["sound2"] = t.s["sound"].lower()
+        pool += ['{he} liked to say "{sound}!" to everyone {he} met.',
+                 'When {H} was happy, {he} said, "{sound}, {sound2}!"']
     for fact in t.sample(pool, facts):
         t.say(fact)
 
@@ -687,7 +704,9 @@ def closing(t: Teller, *morals: str, p: float = 0.85) -> None:
     if morals and t.chance(p):
         t.say(*morals)
     t.maybe(0.5, "{nightline}", "And they all lived happily ever after.", "It was the best day ever.",
-            "{smile_line}", "{H} would never forget this day.", "It had been {a_nice} day.")
+            "{smile_line}", "{H} would never forget this day.", "It had been {a_nice} day.",
+            "What {a_nice} day it had been!", "Everyone was happy.", "{H} went to bed happy that night.",
+            "And that was the end of {a_nice} day.", "{H} hoped tomorrow would be just as fun.")
 
 
 # ----------------------------------------------------------------------------- plots
@@ -741,7 +760,8 @@ def plot_lost(t: Teller) -> None:
               '{G} gave {H} a hug. "We will find it," {ghe} said.')
         t.say("They looked {s4}, and there it was!",
               '{G} looked {s4}. "Look!" {ghe} said. "Here it is!"',
-              "{H} thought and thought. Then {he} remembered! {he} had left it {s4}. {he} {ran} to look, and there it was.")
+              "{H} thought and thought. Then {he} remembered! {he} had left it {s4}. {he} {move} to look, and there "
+              "it was.")
         t.s["helper"] = t.s["gcall"]
     elif who == "f":
         t.friend()
@@ -802,6 +822,7 @@ def plot_share(t: Teller) -> None:
     t.para()
     t.say("{onday} {H} and {F} went {to_place} to play.", "{onday} {H} and {F} were playing {at_place}.",
           "{onday} {F} came to play with {H} {at_place}.")
+    t.maybe(0.4, "{season_line}")
     t.say("There they found {a_thingd}.", "They both saw {a_thingd} at the same time.",
           "There was only one {thingd}, and they both wanted it.", "{H} saw {a_thingd} and wanted to {use} it.")
     t.say('"I want to {use} it!" said {H}.', '"Me first!" {H} shouted.', '"It\'s mine!" said {H}.',
@@ -824,10 +845,11 @@ def plot_share(t: Teller) -> None:
               "{H} stopped and thought for a moment.", "{H} took a deep breath.")
         t.say('"Let\'s take turns," said {H}. "You can go first."', '{H} had {a_idea}. "Let\'s share it!" {he} said.',
               '"I\'m sorry," said {H}. "We can {use} it together."')
-        t.say('{F} smiled. "{thanks}, {H}!"', '"Really?" asked {F}. {fhe} wiped {fhis} tears.',
-              '{F} stopped crying. "That is {a_nice} idea," {fhe} said.')
+        t.say('{F} smiled. "{thanks}, {H}!"', '"Really?" asked {F}. {fhis} face lit up.',
+              '{F} looked up. "That is a {goodadj} idea," {fhe} said.')
     t.say("{F} {used} the {thing} first, and then {H} had a turn.", "They took turns all afternoon.",
-          "First {H} {used} the {thing}. Then it was {F}'s turn.", "They {used} the {thing} together, and it was twice as fun.")
+          "First {H} {used} the {thing}. Then it was {F}'s turn.",
+          "They {used} the {thing} together, and it was twice as fun.")
     t.maybe(0.7, "{soon}, they were laughing and playing again.", "They laughed and played until the sun went down.",
             "Playing together was much more fun than fighting.")
     closing(t, "{H} learned that sharing is better than fighting.", "{H} and {F} learned that it is good to share.",
@@ -835,7 +857,7 @@ def plot_share(t: Teller) -> None:
             "They were best friends again.")
 
 
-# Each fear: intro / start / scary / call / help / act / reveal / win sentence choices.
+# Each fear: intro / start / scary / call / help / act / reveal / win sentence choices; scary[i] goes with reveal[i].
 FEARS: tuple[dict[str, tuple[str, ...]], ...] = (
     dict(
         intro=("{H} was afraid of the dark.", "There was one thing {H} did not like: the dark.",
@@ -859,7 +881,8 @@ FEARS: tuple[dict[str, tuple[str, ...]], ...] = (
         intro=("{H} was afraid of storms.", "{H} did not like loud noises, and {he} did not like storms at all."),
         start=("{onday} dark clouds filled the sky, and rain began to fall.",
                "{onday} the sky turned gray. The wind blew and the rain came down hard."),
-        scary=("Then came a bright flash and a loud BOOM!", "Crash! Boom! The thunder was so loud that the windows shook."),
+        scary=("Then came a bright flash and a loud BOOM!",
+               "Crash! Boom! The thunder was so loud that the windows shook."),
         call=('{H} ran to {G}. "I don\'t like the thunder!" {he} cried.', '"{gcall}! Make it stop!" {H} cried.'),
         help=("{G} held {H} close under a warm blanket on the couch.", "{G} sat down with {H} by the window."),
         act=('"Thunder is just the sound the clouds make," said {G}. "It is loud, but it cannot hurt you."',
@@ -888,7 +911,8 @@ FEARS: tuple[dict[str, tuple[str, ...]], ...] = (
     dict(
         intro=("{H} was afraid of the water.", "{H} liked to look at the water, but {he} did not like to go in."),
         start=("{onday} {G} took {H} to the lake to swim.", "{onday} {G} took {H} to the pool."),
-        scary=("The water looked deep and cold. {H} stayed on the edge.", "Big kids were splashing and jumping. The water looked very deep."),
+        scary=("The water looked deep and cold. {H} stayed on the edge.",
+               "Big kids were splashing and jumping. The water looked very deep."),
         call=('"I don\'t want to swim," said {H}. "What if I sink?"', '"I am too scared," {H} said {sadly}.'),
         help=('"I will hold you," said {G}. "You will be safe with me."',
               '{G} got into the water and held out {ghis} arms. "Come in slowly," {ghe} said.'),
@@ -905,28 +929,36 @@ FEARS: tuple[dict[str, tuple[str, ...]], ...] = (
         scary=("{a_big} dog ran up to them. It was as big as a pony! \"Woof! Woof!\" it barked.",
                "{suddenly}, {a_big} brown dog came running down the street, barking loudly."),
         call=('{H} hid behind {G}. "Make it go away!" {he} whispered.', '"Help!" cried {H}. "A big dog!"'),
-        help=('The dog\'s owner came over. "Don\'t be afraid. This is {dogname}, and {dogname} loves children," the owner said.',
+        help=('The dog\'s owner came over. "Don\'t be afraid. This is {dogname}, and {dogname} loves children," the '
+              'owner said.',
               '{G} bent down. "Look at its tail. It is wagging. That means it is happy," said {G}.'),
         act=("{H} held out {his} hand very slowly.", "{H} took a tiny step closer."),
-        reveal=("The dog sniffed {his} hand and then licked it. It tickled!", "The big dog sat down and rolled over for a belly rub."),
+        reveal=("The dog sniffed {his} hand and then licked it. It tickled!",
+                "The big dog sat down and rolled over for a belly rub."),
         win=("{H} laughed and patted the dog's soft head. Big dogs were not so scary after all.",
              "{H} giggled and petted the dog. Now {he} had a big new friend."),
     ),
     dict(
-        intro=("{H} was going to start school, and {he} was very nervous.", "{H} was about to go to school for the very first time."),
+        intro=("{H} was going to start school, and {he} was very nervous.",
+               "{H} was about to go to school for the very first time."),
         start=("The first day of school came.", "On the first day of school, {G} walked {H} to the big school."),
-        scary=("The school was big and full of children {H} did not know.", "There were so many children, and {H} did not know any of them."),
+        scary=("The school was big and full of children {H} did not know.",
+               "There were so many children, and {H} did not know any of them."),
         call=('"What if nobody likes me?" {H} whispered.', '"I want to go home," said {H}. {his} lip shook.'),
-        help=('"Just smile and say hello," said {G}. "You will make a friend."', '{G} gave {H} a hug. "I will come back after lunch," {ghe} said.'),
+        help=('"Just smile and say hello," said {G}. "You will make a friend."',
+              '{G} gave {H} a hug. "I will come back after lunch," {ghe} said.'),
         act=("{H} walked into the classroom. {Fn} was sitting alone at a table.", "{H} saw {Fn} painting all alone."),
-        reveal=('{H} said hello. "Do you want to paint with me?" asked {F}.', '"Hi, I\'m {H}," {H} said. "I\'m {F}," said {F}. "Let\'s play!"'),
+        reveal=('{H} said hello. "Do you want to paint with me?" asked {F}.',
+                '"Hi, I\'m {H}," {H} said. "I\'m {F}," said {F}. "Let\'s play!"'),
         win=("{H} and {F} painted a big {color} sun together. When {G} came back, {H} did not want to go home!",
              "{H} and {F} played all day. School was fun after all."),
     ),
     dict(
         intro=("{H} did not like going to the doctor.", "{H} was afraid of the doctor."),
-        start=("{onday} {G} said it was time for a check-up.", "{onday} {H} had a cough, so {G} took {H} to the doctor."),
-        scary=("The waiting room was quiet. {H}'s tummy felt funny.", "{H} sat in the waiting room and held {G}'s hand very tight."),
+        start=("{onday} {G} said it was time for a check-up.",
+               "{onday} {H} had a cough, so {G} took {H} to the doctor."),
+        scary=("The waiting room was quiet. {H}'s tummy felt funny.",
+               "{H} sat in the waiting room and held {G}'s hand very tight."),
         call=('"Will it hurt?" {H} asked.', '"I don\'t want to go in," said {H}.'),
         help=('"The doctor helps us stay well," said {G}. "I will stay right next to you."',
               '{G} smiled. "The doctor is very kind. You will see," {ghe} said.'),
@@ -939,13 +971,17 @@ FEARS: tuple[dict[str, tuple[str, ...]], ...] = (
     dict(
         intro=("{H} wanted to ride a bike with no training wheels, but {he} was afraid to fall.",
                "{H} had a new bike, but {he} was scared to ride it."),
-        start=("{onday} {G} took {H} and {his} bike to the park.", "{onday} {G} said, \"Today is a good day to learn.\""),
+        start=("{onday} {G} took {H} and {his} bike to the park.",
+               "{onday} {G} said, \"Today is a good day to learn.\""),
         scary=("The bike wobbled, and {H} almost fell over.", "{H} got on the bike. It felt wobbly and tall."),
         call=('"I can\'t do it," said {H}. "I will fall!"', '"Please don\'t let go!" {H} cried.'),
-        help=('"I will hold the seat," said {G}. "Just look ahead and push the pedals."', '"Everyone wobbles at first," said {G}. "Try again."'),
-        act=("{H} pushed the pedals, round and round. {G} ran next to {him}.", "{H} looked straight ahead and pedaled."),
+        help=('"I will hold the seat," said {G}. "Just look ahead and push the pedals."',
+              '"Everyone wobbles at first," said {G}. "Try again."'),
+        act=("{H} pushed the pedals, round and round. {G} ran next to {him}.",
+             "{H} looked straight ahead and pedaled."),
         reveal=("{G} let go, but {H} did not know. {H} was riding all alone!", "{soon}, {H} was riding all by {self}!"),
-        win=('"I did it!" {H} shouted. {H} rode around the park again and again.', "{H} rang the bell. Ding, ding! Riding was the best."),
+        win=('"I did it!" {H} shouted. {H} rode around the park again and again.',
+             "{H} rang the bell. Ding, ding! Riding was the best."),
     ),
 )
 RANDOM.update(
@@ -968,13 +1004,14 @@ def plot_fear(t: Teller) -> None:
     t.maybe(0.4, "{he} did not tell anyone.", "{he} wished {he} could be brave.", "It made {him} feel small.")
     t.para()
     t.say(*fear["start"])
-    t.say(*fear["scary"])
+    i = t.rng.randrange(len(fear["scary"]))
+    t.say(fear["scary"][i])
     t.say(*fear["call"])
     t.para()
     t.say(*fear["help"])
     t.maybe(0.5, "{brave_line}")
     t.say(*fear["act"])
-    t.say(*fear["reveal"])
+    t.say(fear["reveal"][i % len(fear["reveal"])])
     t.para()
     t.say(*fear["win"])
     t.maybe(0.6, '"I am so proud of you," said {G}.', '"You were very brave," said {G}.', "{H} felt proud and tall.")
@@ -989,38 +1026,51 @@ TROUBLES: tuple[dict[str, tuple[str, ...]], ...] = (
          plea=('"Help! I can\'t get down!" cried {F}.', '"I\'m scared! It is too high!" {F} called.'),
          fix=("{H} ran to get {G}. {G} brought a long ladder and helped {F} climb down, step by step.",
               "{H} told {F} where to put {fhis} feet, one branch at a time. Slowly, {F} climbed all the way down."),
-         after=("{F} was safe on the ground again.", "{F} jumped down the last little bit and landed in the soft grass.")),
+         after=("{F} was safe on the ground again.",
+                "{F} jumped down the last little bit and landed in the soft grass.")),
     dict(see=("{F} was sitting on the path, holding {fhis} knee.", "{F} had fallen down and scraped {fhis} knee."),
-         plea=('"Ouch! My knee hurts," said {F}.', '"I fell down, and I can\'t walk," {F} said with tears in {fhis} eyes.'),
+         plea=('"Ouch! My knee hurts," said {F}.',
+               '"I fell down, and I can\'t walk," {F} said with tears in {fhis} eyes.'),
          fix=("{H} helped {F} stand up. Slowly, they walked to {H}'s house, and {G} put a bandage on the knee.",
               "{H} gave {F} a hand and walked with {fhim} to {G}. {G} washed the knee and put a bandage on it."),
          after=('"It feels better already," said {F}.', "{soon}, {F} was smiling again.")),
     dict(see=("{F} was crying under {a_tree}.", "{F} was standing all alone, looking this way and that."),
          plea=('"I can\'t find my way home," {F} said.', '"I am lost," said {F}. "Where is my house?"'),
-         fix=('"I know the way!" said {H}. {H} and {F} walked past the pond, over the little bridge, and down the hill.',
-              "{H} held {F}'s hand. They followed the path past the big rock and the old fence until they saw {F}'s house."),
-         after=("{F}'s family was waiting at the door. They were so happy to see {F}.", "{F} ran to the door and gave {fhis} mom a big hug.")),
-    dict(see=("{F}'s kite was stuck in the branches of {a_tree}.", "{F} was looking up at {fhis} kite. It was caught in a tall tree."),
+         fix=('"I know the way!" said {H}. {H} and {F} walked past the pond, over the little bridge, and down the '
+              'hill.',
+              "{H} held {F}'s hand. They followed the path past the big rock and the old fence until they saw {F}'s "
+              "house."),
+         after=("{F}'s family was waiting at the door. They were so happy to see {F}.",
+                "{F} ran to the door and gave {fhis} mom a big hug.")),
+    dict(see=("{F}'s kite was stuck in the branches of {a_tree}.",
+              "{F} was looking up at {fhis} kite. It was caught in a tall tree."),
          plea=('"My kite! I can\'t reach it," said {F} {sadly}.', '"How will I get my kite back?" {F} asked.'),
          fix=("{H} found a long stick. {H} poked and poked, and the kite fell down.",
               "{H} asked {G} for help. {G} was tall, and {ghe} reached up and pulled the kite free."),
-         after=("They flew the kite together all afternoon.", "The kite was fine. It flew up high into the blue sky again.")),
-    dict(see=("{F} was hungry, but the apples on the tree were too high.", "{F} was jumping and jumping to reach an apple on a tree."),
+         after=("They flew the kite together all afternoon.",
+                "The kite was fine. It flew up high into the blue sky again.")),
+    dict(see=("{F} was hungry, but the apples on the tree were too high.",
+              "{F} was jumping and jumping to reach an apple on a tree."),
          plea=('"I can\'t reach them," said {F}.', '"I am so hungry, but I am too small," said {F}.'),
          fix=("{H} had {a_idea}. {H} shook the tree as hard as {he} could. Down fell the apples, one, two, three!",
               "{H} found an old box. {F} stood on the box and picked the biggest red apple."),
-         after=("They sat in the grass and ate the apples together.", "The apple was sweet and crunchy. {F} shared it with {H}.")),
-    dict(see=("{F} was stuck in the thick mud by the pond.", "{F} had stepped in deep mud, and now {fhis} feet were stuck."),
+         after=("They sat in the grass and ate the apples together.",
+                "The apple was sweet and crunchy. {F} shared it with {H}.")),
+    dict(see=("{F} was stuck in the thick mud by the pond.",
+              "{F} had stepped in deep mud, and now {fhis} feet were stuck."),
          plea=('"Help! My feet are stuck!" {F} shouted.', '"I can\'t get out!" cried {F}.'),
-         fix=("{H} found a long branch and held out one end. {F} grabbed it, and {H} pulled and pulled. Pop! Out came {F}.",
+         fix=("{H} found a long branch and held out one end. {F} grabbed it, and {H} pulled and pulled. Pop! Out "
+              "came {F}.",
               "{H} held {F}'s hands and pulled with all {his} might. With a big squish, {F} came out of the mud."),
-         after=("{F} was very muddy, and they both laughed.", "They washed off the mud in the pond and laughed and laughed.")),
+         after=("{F} was very muddy, and they both laughed.",
+                "They washed off the mud in the pond and laughed and laughed.")),
     dict(see=("{F} was sitting all alone on a bench.", "{F} was standing by the fence, watching the others play."),
          plea=('"Nobody wants to play with me," {F} said {sadly}.', '"I don\'t have anyone to play with," said {F}.'),
          fix=('"I will play with you!" said {H}. They played tag and hide and seek until they were out of breath.',
               '"Do you want to {fav} with me?" asked {H}. {F} nodded, and they played all afternoon.'),
          after=("{F} smiled for the first time that day.", "{F} was not lonely anymore.")),
-    dict(see=("{F} had dropped {fhis} basket, and the {foods2} rolled all over the road.", "{F} tripped, and {fhis} basket of {foods2} spilled everywhere."),
+    dict(see=("{F} had dropped {fhis} basket, and the {foods2} rolled all over the road.",
+              "{F} tripped, and {fhis} basket of {foods2} spilled everywhere."),
          plea=('"{oh}," said {F}. "I will never pick them all up."', '"Now I will be late," {F} said {sadly}.'),
          fix=("{H} bent down and helped. They picked up every single one and put it back in the basket.",
               "{H} ran to help. Together, they found every last one, even the one under a bush."),
@@ -1030,7 +1080,8 @@ TROUBLES: tuple[dict[str, tuple[str, ...]], ...] = (
          fix=("{H} took off {his} own {color} scarf and wrapped it around {F}'s neck.",
               "{H} took {F} home, and {G} made them two cups of hot cocoa."),
          after=('"That is much better," said {F}.', "{soon}, {F} was warm and cozy.")),
-    dict(see=("{F} was trying to carry {a_big} pumpkin home, but it was too heavy.", "{F} was pulling a heavy bag of {foods2} up the hill."),
+    dict(see=("{F} was trying to carry {a_big} pumpkin home, but it was too heavy.",
+              "{F} was pulling a heavy bag of {foods2} up the hill."),
          plea=('"I can\'t carry it all by myself," said {F}.', '"It is too heavy for me," {F} said with a sigh.'),
          fix=("{H} took one side and {F} took the other. Together, they carried it all the way home.",
               "{H} ran home and came back with {his} wagon. They put it in the wagon and pulled it together."),
@@ -1053,9 +1104,10 @@ def plot_help(t: Teller) -> None:
     t.say("{onday} {H} was {fav_ing} {at_place} when {he} saw {Fx}.",
           "{onday} {H} went {to_place}. There {he} saw {Fx}.",
           "{onday} {H} heard someone calling {at_place}. It was {Fx}.")
+    t.maybe(0.3, "{season_line}")
     t.say(*trouble["see"])
     t.say(*trouble["plea"])
-    t.say('"Don\'t worry, {F}! I will help you," said {H}.', '"I\'m coming!" called {H}.',
+    t.say('"Don\'t worry, {F}! I will help you," said {H}.', '"I\'m coming!" called {H}, and {he} {move} over.',
           "{H} wanted to help. {he} thought and thought.", '"Hold on, {F}!" said {H}.')
     t.para()
     t.say(*trouble["fix"])
@@ -1067,30 +1119,38 @@ def plot_help(t: Teller) -> None:
             "Helping a friend made {H} feel {feelgood}.", "{H} and {F} played together every day after that.")
 
 
-# Places to visit on a trip: how to get there, what is seen, what is done, a small problem and its fix.
+# Places to visit on a trip: how to get there, what is seen, what is done, a small problem and its fix;
+# problem[i] goes with fix[i].
 TRIPS: tuple[dict[str, tuple[str, ...]], ...] = (
     dict(name=("beach",), go=("in the car", "on a big bus"),
          see=("The waves went whoosh, whoosh on the sand.", "{H} saw {a_seaanimal} in a little pool of water.",
               "Seagulls flew over the water and called, \"Squawk!\"", "The sand was warm and soft under {his} feet."),
          do=("{H} built a big sandcastle with a tall tower.", "{H} collected {num} pretty shells.",
              "{H} jumped over the little waves and laughed.", "{H} dug a deep hole in the sand."),
-         problem=("{suddenly}, a big wave came and washed the sandcastle away!", "{suddenly}, the wind blew {H}'s hat into the water!"),
-         fix=("{H} laughed and built an even bigger castle.", "{G} ran into the water and caught the hat just in time.")),
+         problem=("{suddenly}, a big wave came and washed the sandcastle away!",
+                  "{suddenly}, the wind blew {H}'s hat into the water!"),
+         fix=("{H} laughed and built an even bigger castle.",
+              "{G} ran into the water and caught the hat just in time.")),
     dict(name=("zoo",), go=("on a big red bus", "in the car"),
-         see=("They saw {a_zooanimal} and {a_zooanimal}.", "The monkeys swung from tree to tree.",
+         see=("They saw {a_zooanimal} and {a_zooanimal}.", "There were {num} {zooanimals} playing together.",
+              "The monkeys swung from tree to tree.",
               "A big gray elephant sprayed water with its trunk.", "A tall giraffe ate leaves from the top of a tree."),
          do=("{H} fed the goats at the petting zoo.", "{H} made a sound like a lion. Roar!",
              "{H} watched the penguins swim very fast."),
          problem=("When they came to the lions, the lions were all asleep. {H} could not see them play.",
                   "{H} wanted to see the bears, but {he} could not find them."),
-         fix=("{soon}, one lion woke up and gave a big yawn. {H} clapped.", "{G} looked at the map, and they found the bears by the water.")),
+         fix=("{soon}, one lion woke up and gave a big yawn. {H} clapped.",
+              "{G} looked at the map, and they found the bears by the water.")),
     dict(name=("farm",), go=("in the car", "on the train"),
-         see=("They saw cows, pigs and sheep.", "There was {a_farmanimal} and {a_farmanimal} in the barn.",
+         see=("They saw cows, pigs and sheep.", "They counted {num} {farmanimals} in the field.",
+              "There was {a_farmanimal} and {a_farmanimal} in the barn.",
               "A big red tractor drove by the field.", "The hens were pecking at the ground."),
          do=("{H} helped feed the hens and found {num} brown eggs.", "{H} gave a carrot to a gentle horse.",
              "{H} rode on the big tractor with the farmer."),
-         problem=("{suddenly}, a goat grabbed {H}'s hat and started to chew it!", "{H} stepped right into a big puddle of mud!"),
-         fix=("Everyone laughed, and the farmer gave {H} a straw hat to keep.", "{H} laughed. The farmer gave {him} a pair of boots.")),
+         problem=("{suddenly}, a goat grabbed {H}'s hat and started to chew it!",
+                  "{H} stepped right into a big puddle of mud!"),
+         fix=("Everyone laughed, and the farmer gave {H} a straw hat to keep.",
+              "{H} laughed. The farmer gave {him} a pair of boots.")),
     dict(name=("lake", "forest", "mountains"), go=("in the car", "on their bikes"),
          see=("Tall trees swayed in the wind.", "A deer ran across the path.", "They saw a little waterfall.",
               "Birds were singing everywhere."),
@@ -1102,22 +1162,28 @@ TRIPS: tuple[dict[str, tuple[str, ...]], ...] = (
     dict(name=("aquarium",), go=("on the train", "on a big bus"),
          see=("There were fish of every color.", "A big shark swam right over their heads.",
               "The jellyfish glowed like little lamps.", "An octopus hid behind a rock."),
-         do=("{H} touched a starfish in the touch pool. It felt bumpy.", "{H} pressed {his} nose to the glass and waved at the fish."),
+         do=("{H} touched a starfish in the touch pool. It felt bumpy.",
+             "{H} pressed {his} nose to the glass and waved at the fish."),
          problem=("When it was time to go, {H} did not want to leave.", "{H} could not see over the tall grown-ups."),
-         fix=('{G} said, "We can come back another day." {H} waved goodbye to the fish.', "{G} lifted {H} up high so {he} could see.")),
+         fix=('{G} said, "We can come back another day." {H} waved goodbye to the fish.',
+              "{G} lifted {H} up high so {he} could see.")),
     dict(name=("fair",), go=("in the car", "on a big bus"),
          see=("There were rides, music and lights everywhere.", "A merry-go-round went round and round.",
               "{H} smelled popcorn and sweet cotton candy."),
          do=("{H} rode a painted horse on the merry-go-round.", "{H} won a little prize at a game.",
              "They shared a big pink cotton candy."),
-         problem=("{suddenly}, {H}'s balloon slipped out of {his} hand and floated away!", "{H} could not find {G} in the big crowd!"),
+         problem=("{suddenly}, {H}'s balloon slipped out of {his} hand and floated away!",
+                  "{H} could not find {G} in the big crowd!"),
          fix=("{H} watched it float up to the clouds. {G} tied a new balloon to {his} wrist.",
               "{H} stood still, just like {G} had said. {soon}, {G} found {him} and gave {him} a big hug.")),
     dict(name=("museum",), go=("on the train", "in the car"),
-         see=("There were giant dinosaur bones!", "There were old paintings and shiny stones.", "A huge whale hung from the ceiling."),
-         do=("{H} looked at a dinosaur that was taller than a house.", "{H} drew a picture of a dinosaur in {his} little book."),
+         see=("There were giant dinosaur bones!", "There were old paintings and shiny stones.",
+              "A huge whale hung from the ceiling."),
+         do=("{H} looked at a dinosaur that was taller than a house.",
+             "{H} drew a picture of a dinosaur in {his} little book."),
          problem=("{H} got very excited and shouted, \"Wow!\" Everyone turned to look.", "{H} was hungry and tired."),
-         fix=('{G} smiled. "We use quiet voices here," {ghe} whispered. {H} nodded.', "They sat on a bench and ate a snack. Then {H} felt much better.")),
+         fix=('{G} smiled. "We use quiet voices here," {ghe} whispered. {H} nodded.',
+              "They sat on a bench and ate a snack. Then {H} felt much better.")),
 )
 
 
@@ -1129,33 +1195,41 @@ def plot_trip(t: Teller) -> None:
     t.s["dest"] = t.pick(trip["name"])
     t.s["go"] = t.pick(trip["go"])
     intro(t, t.pick((1, 2)))
-    t.maybe(0.5, "{H} had never been to the {dest} before.", "{H} loved going on trips.", "{H} always wanted to see the {dest}.")
+    t.maybe(0.5, "{H} had never been to the {dest} before.", "{H} loved going on trips.",
+                 "{H} always wanted to see the {dest}.")
     t.para()
     t.say('{onday} {G} said, "Today we are going to the {dest}!"', "{onday} {G} took {H} to the {dest}.",
           '{onday} {G} had a surprise. "We are going to the {dest}," {ghe} said.')
     t.say('"{cheer}!" {H} shouted. {he} jumped up and down.', "{H} was so excited that {he} could not sit still.",
           "{H} clapped {his} {hands}.")
-    t.maybe(0.6, "{H} packed {his} {toy}, {a_snack} and a sun hat.", "{H} put on {his} {color} shoes and {his} favorite hat.")
+    t.maybe(0.6, "{H} packed {his} {toy}, {a_snack} and a sun hat.",
+                 "{H} put on {his} {color} shoes and {his} favorite hat.")
     t.say("They went {go}.", "They rode {go} for a long time.", "The trip {go} was long, but fun.")
     t.maybe(0.6, "On the way, {H} saw {sight} and {sight}.", "{H} looked out the window and counted {plural_sight}.")
     t.para()
+    t.maybe(0.3, "{season_line}")
     a, b = t.sample(trip["see"], 2)
     t.say(a)
     t.say(b)
     t.say(*trip["do"])
-    t.say(*trip["problem"])
-    t.say(*trip["fix"])
+    t.maybe(0.5, "For lunch, {H} ate {a_food}.", "They stopped for a snack. {H} had {a_food}.",
+            "{G} bought {H} {a_food}.")
+    i = t.rng.randrange(len(trip["problem"]))
+    t.say(trip["problem"][i])
+    t.say(trip["fix"][i])
     t.para()
     t.say("When the sun went down, it was time to go home.", "At the end of the day, they went home {go}.",
           "{soon}, it was time to go home.")
-    t.maybe(0.6, "{H} fell asleep on the way.", "{H} was tired, but {he} was happy.", "{H} waved goodbye to the {dest}.")
+    t.maybe(0.6, "{H} fell asleep on the way.", "{H} was tired, but {he} was happy.",
+                 "{H} waved goodbye to the {dest}.")
     closing(t, '"Can we come back again?" asked {H}. {G} smiled and said yes.', "It was the best trip ever.",
             "{H} told all {his} friends about the {dest}.", "That night, {H} dreamed about the {dest}.")
 
 
 RANDOM.update(
     snack=_w("apple, sandwich, banana, box of raisins, muffin, bag of crackers, pear, cookie"),
-    sight=_w("a red barn, a long river, a windmill, cows in a field, a big bridge, a train, a tall tower, horses, a boat"),
+    sight=_w("a red barn, a long river, a windmill, cows in a field, a big bridge, a train, a tall tower, horses, a "
+             "boat"),
     plural_sight=_w("the cows, the trees, the red cars, the sheep, the clouds, the houses, the bridges"),
 )
 
@@ -1164,7 +1238,7 @@ def plot_broken(t: Teller) -> None:
     """A loved thing breaks; the hero is sad; someone helps fix it."""
     t.hero()
     t.grownup()
-    thing, broke, tool, fix, drop = t.pick(BREAKABLES)
+    thing, broke, tool, fix = t.pick(BREAKABLES)
     t.s.update(thing=thing, broke=broke, tool=tool, fix=fix)
     t.place()
     intro(t, t.pick((1, 2)))
@@ -1173,7 +1247,7 @@ def plot_broken(t: Teller) -> None:
     t.maybe(0.5, "{he} played with it every single day.", "{he} never went anywhere without it.",
             "It was old, but {H} did not care.")
     t.para()
-    cause = t.pick(("self", "friend", "none") if drop else ("none",))
+    cause = t.pick(("self", "friend", "none"))
     if cause == "self":
         t.say("{onday} {H} was playing with {his} {thing}.", "{onday} {H} took {his} {thing} {to_place}.")
         t.say("{he} threw it up high, and it landed on the ground with a bump.", "{he} tripped and dropped it.",
@@ -1201,59 +1275,85 @@ def plot_broken(t: Teller) -> None:
           "It was not perfect, but {H} loved it even more.")
     t.para()
     t.say('"{thanks}, {gcall}!" said {H}.', "{H} {hugged} {G}.", "{H} was so {happy}.")
-    closing(t, "{H} learned to be gentle with {his} things.", '"When something breaks, we can fix it together," said {G}.',
-            "From then on, {H} was always careful with {his} {thing}.", "{H} learned that broken things can often be fixed.")
+    closing(t, "{H} learned to be gentle with {his} things.",
+               '"When something breaks, we can fix it together," said {G}.',
+            "From then on, {H} was always careful with {his} {thing}.",
+            "{H} learned that broken things can often be fixed.")
 
 
-# A lesson: the rule, how it was broken, what happened, how it was put right, what was learned.
+# A lesson: the rule, how it was broken, what happened, how it was put right, what was learned;
+# conseq[i] goes with fix[i].
 LESSONS: tuple[dict[str, tuple[str, ...]], ...] = (
     dict(setup=("{onday} {G} took {H} to the swimming pool.", "{onday} {H} and {G} went to the pool to swim."),
          rule=('"Please walk, and do not run," said {G}. "The floor is wet and slippery."',
                '"Walk slowly by the pool," {G} told {H}. "It is slippery."'),
-         disobey=("But {H} wanted to be first. {he} ran as fast as {he} could.", "{H} did not listen. {he} ran and ran."),
+         disobey=("But {H} wanted to be first. {he} ran as fast as {he} could.",
+                  "{H} did not listen. {he} ran and ran."),
          conseq=("{suddenly}, {H} slipped and fell down. {his} knee hurt, and it had a little scrape.",
                  "{H} slipped on a puddle and landed with a bump. {his} elbow was sore."),
-         fix=("{G} cleaned the scrape and put on a bandage with little stars on it.", "{G} gave {H} a hug and a cold cloth for the bump."),
+         fix=("{G} cleaned the scrape and put on a bandage with little stars on it.",
+              "{G} gave {H} a hug and a cold cloth for the bump."),
          learn=("{H} learned to listen when {G} said to walk.", "From then on, {H} always walked by the pool.")),
     dict(setup=("{onday} {G} made a big jar of cookies.", "{onday} {G} came home with a bag of sweet cookies."),
-         rule=('"You may have one cookie now, and more after dinner," said {G}.', '"Just one treat before dinner," {G} said.'),
-         disobey=("But when {G} was not looking, {H} ate one, two, three, four cookies!", "{H} sneaked back to the jar again and again."),
-         conseq=("{soon}, {H}'s tummy began to hurt. {he} did not want any dinner at all.", "That evening, {H} had a big tummy ache."),
-         fix=("{G} gave {him} a cup of warm tea and rubbed {his} tummy.", "{G} tucked {H} in bed and sang {him} a soft song."),
-         learn=("{H} learned that too many sweets are not good for a tummy.", "After that, {H} only ate one treat at a time.")),
+         rule=('"You may have one cookie now, and more after dinner," said {G}.',
+               '"Just one treat before dinner," {G} said.'),
+         disobey=("But when {G} was not looking, {H} ate one, two, three, four cookies!",
+                  "{H} sneaked back to the jar again and again."),
+         conseq=("{soon}, {H}'s tummy began to hurt. {he} did not want any dinner at all.",
+                 "That evening, {H} had a big tummy ache."),
+         fix=("{G} gave {him} a cup of warm tea and rubbed {his} tummy.",
+              "{G} tucked {H} in bed and sang {him} a soft song."),
+         learn=("{H} learned that too many sweets are not good for a tummy.",
+                "After that, {H} only ate one treat at a time.")),
     dict(setup=("{H} played with {his} toys all afternoon. There were blocks, cars and dolls everywhere.",
                 "{H} had lots of toys, and {he} played with all of them at once."),
          rule=('"Please put your toys away before bed," said {G}.', '"Time to tidy up your room," {G} said.'),
-         disobey=('"Later," said {H}, and {he} kept on playing.', "{H} did not want to tidy up. {he} left the toys all over the floor."),
+         disobey=('"Later," said {H}, and {he} kept on playing.',
+                  "{H} did not want to tidy up. {he} left the toys all over the floor."),
          conseq=("That night, {H} got up to get a drink of water. {he} stepped on a toy car and fell with a bump!",
                  "The next morning, {H} could not find {his} shoes in the big mess, and {he} was late for the park."),
-         fix=("{G} came running and helped {him} up.", "{G} helped {H} look until they found the shoes under a pile of blocks."),
+         fix=("{G} came running and helped {him} up.",
+              "{G} helped {H} look until they found the shoes under a pile of blocks."),
          learn=("The next day, {H} put every toy away. Tidying up was not so bad after all.",
                 "{H} learned that a tidy room is a happy room.")),
     dict(setup=("{onday} {H} got a new bouncy ball.", "{H} had a red ball that could bounce very high."),
          rule=('{G} always said, "No playing ball in the house."', '"Please play ball outside," {G} said.'),
          disobey=("But it was raining, and {H} was bored. {he} bounced {his} ball in the living room.",
                   "{H} did not listen. {he} threw {his} ball up in the kitchen."),
-         conseq=("The ball hit a pretty blue vase, and it broke into pieces! When {G} asked who broke it, {H} said, \"It was the cat.\"",
+         conseq=("The ball hit a pretty blue vase, and it broke into pieces! When {G} asked who broke it, {H} said, "
+                 "\"It was the cat.\"",
                  "Crash! The ball knocked a cup off the table. {H} hid the pieces under the rug."),
-         fix=('{H} felt bad inside all day. {finally}, {he} went to {G}. "I did it, and I\'m sorry," {he} said. {G} hugged {him}. "Thank you for telling me the truth."',
+         fix=('{H} felt bad inside all day. {finally}, {he} went to {G}. "I did it, and I\'m sorry," {he} said. {G} '
+              'hugged {him}. "Thank you for telling me the truth."',
               'That night, {H} could not sleep. {he} told {G} the truth. "I\'m glad you told me," said {G} {gently}.'),
-         learn=("{H} learned that it is always best to tell the truth.", "Telling the truth made {H} feel light and happy again.")),
-    dict(setup=("{onday} it was very cold, and snow was on the ground.", "{onday} the wind was cold and the puddles were frozen."),
+         learn=("{H} learned that it is always best to tell the truth.",
+                "Telling the truth made {H} feel light and happy again.")),
+    dict(setup=("{onday} it was very cold, and snow was on the ground.",
+                "{onday} the wind was cold and the puddles were frozen."),
          rule=('"Put on your coat. It is cold outside," said {G}.', '"Don\'t forget your hat and mittens," {G} said.'),
-         disobey=('"I am not cold," said {H}. {H} ran outside without it.', "{H} was in a hurry. {he} ran out the door without {his} coat."),
-         conseq=("The wind was icy. {soon}, {H} was shivering and {his} nose was red.", "{H}'s fingers got so cold that {he} could not make a snowball."),
-         fix=("{H} ran back inside. {G} wrapped {him} in a warm blanket and made hot cocoa.", "{G} came out with the coat and helped {H} put it on."),
+         disobey=('"I am not cold," said {H}. {H} ran outside without it.',
+                  "{H} was in a hurry. {he} ran out the door without {his} coat."),
+         conseq=("The wind was icy. {soon}, {H} was shivering and {his} nose was red.",
+                 "{H}'s fingers got so cold that {he} could not make a snowball."),
+         fix=("{H} ran back inside. {G} wrapped {him} in a warm blanket and made hot cocoa.",
+              "{G} came out with the coat and helped {H} put it on."),
          learn=("{H} learned that {G} knew best about coats.", "After that, {H} always wore {his} coat on cold days.")),
-    dict(setup=("{onday} {G} was baking cookies.", "{onday} {H} helped {G} bake cookies. Soon they came out of the oven."),
+    dict(setup=("{onday} {G} was baking cookies.",
+                "{onday} {H} helped {G} bake cookies. Soon they came out of the oven."),
          rule=('"Wait, the cookies are still hot," said {G}.', '"Don\'t touch the pan. It is very hot," {G} said.'),
-         disobey=("But the cookies smelled so good. {H} reached out and grabbed one.", "{H} could not wait. {he} touched the pan."),
-         conseq=('"Ouch!" cried {H}. The cookie was too hot, and it burned {his} fingers.', '"Ow, ow!" {H} cried and shook {his} {hands}.'),
-         fix=("{G} held {his} fingers under cool water until they felt better.", "{G} blew on {his} fingers and gave {him} a cold cloth."),
-         learn=("{H} learned that good things are worth waiting for.", "Next time, {H} waited until the cookies were cool.")),
+         disobey=("But the cookies smelled so good. {H} reached out and grabbed one.",
+                  "{H} could not wait. {he} touched the pan."),
+         conseq=('"Ouch!" cried {H}. The cookie was too hot, and it burned {his} fingers.',
+                 '"Ow, ow!" {H} cried and shook {his} {hands}.'),
+         fix=("{G} held {his} fingers under cool water until they felt better.",
+              "{G} blew on {his} fingers and gave {him} a cold cloth."),
+         learn=("{H} learned that good things are worth waiting for.",
+                "Next time, {H} waited until the cookies were cool.")),
     dict(setup=("{H} had {a_pkind} named {P}. {P} loved to run.", "{H} had a playful {pkind} named {P}."),
-         rule=('"Always close the gate, so {P} cannot get out," said {G}.', '{G} always said, "Shut the gate behind you."'),
-         disobey=("{onday} {H} was in a hurry to play and forgot to close the gate.", "{H} ran out to play and left the gate wide open."),
+         rule=('"Always close the gate, so {P} cannot get out," said {G}.',
+               '{G} always said, "Shut the gate behind you."'),
+         disobey=("{onday} {H} was in a hurry to play and forgot to close the gate.",
+                  "{H} ran out to play and left the gate wide open."),
          conseq=("{P} ran out of the yard and down the street!", "{soon}, {H} saw that {P} the {pkind} was gone!"),
          fix=("{H} and {G} looked everywhere. {finally}, they found {P} at the park, sniffing the flowers.",
               "{H} called and called. At last, {P} came home all by {pself}, dirty and happy."),
@@ -1261,8 +1361,10 @@ LESSONS: tuple[dict[str, tuple[str, ...]], ...] = (
     dict(setup=("{onday} {H} was building a tall tower of blocks.", "{onday} {H} was playing a fun game with a ball."),
          rule=('{G} always said, "Be kind to your friends, and let them play too."',
                '"Remember to be kind," {G} said as {H} went out to play.'),
-         disobey=('When {F} asked to play, {H} said, "Go away! This is my game."', '{H} did not want {F} to play. "You are too slow," said {H}.'),
-         conseq=("{F} walked away with tears in {fhis} eyes. {soon}, {H} was all alone, and the game was not fun anymore.",
+         disobey=('When {F} asked to play, {H} said, "Go away! This is my game."',
+                  '{H} did not want {F} to play. "You are too slow," said {H}.'),
+         conseq=("{F} walked away with tears in {fhis} eyes. {soon}, {H} was all alone, and the game was not fun "
+                 "anymore.",
                  "{F} went home all alone. Playing alone was boring, and {H} felt bad inside."),
          fix=('{H} went to find {F}. "I\'m sorry," said {H}. "Will you play with me?" {F} smiled and said yes.',
               '{H} knocked on {F}\'s door. "I was not kind. I\'m sorry," {H} said. {F} gave {him} a hug.'),
@@ -1285,10 +1387,11 @@ def plot_lesson(t: Teller) -> None:
     t.say(*lesson["rule"])
     t.maybe(0.5, '"Okay," said {H}.', '"I know," said {H}.', "{H} nodded.")
     t.say(*lesson["disobey"])
-    t.say(*lesson["conseq"])
+    i = t.rng.randrange(len(lesson["conseq"]))
+    t.say(lesson["conseq"][i])
     t.maybe(0.5, "{H} began to cry.", "{H} felt very {sad}.", "{H} wished {he} had listened.")
     t.para()
-    t.say(*lesson["fix"])
+    t.say(lesson["fix"][i % len(lesson["fix"])])
     t.maybe(0.5, '"It\'s okay," said {G}. "Everyone makes mistakes."', '"I\'m sorry, {gcall}," said {H}.',
             '"Next time, I will listen," said {H}.')
     t.say(*lesson["learn"])
@@ -1313,7 +1416,8 @@ def plot_surprise(t: Teller) -> None:
     if occasion == "birthday":
         t.say("{onday} {H} remembered that it was {G}'s birthday.", "Tomorrow was {G}'s birthday, and {H} had a plan.")
     elif occasion == "thanks":
-        t.say("{G} always worked so hard. {H} wanted to say thank you.", "{onday} {H} wanted to do something nice for {G}.")
+        t.say("{G} always worked so hard. {H} wanted to say thank you.",
+              "{onday} {H} wanted to do something nice for {G}.")
     else:
         t.say("{G} had been very busy and tired all week.", "{onday} {G} came home tired and sleepy.")
     t.say('"Let\'s make a surprise for {gcall}!" {H} whispered to {X}.', "{H} and {X} decided to make a surprise.",
@@ -1326,6 +1430,11 @@ def plot_surprise(t: Teller) -> None:
         "{H} made a crown out of paper and glitter.",
         "{H} wrote \"{love}\" in big wobbly letters.",
         "They hung a long paper chain across the room.",
+        "{H} wrapped a little present in {color} paper and tied it with a bow.",
+        "{H} painted a picture of the whole family holding hands.",
+        "They made a sign with big {color} letters.",
+        "{X} helped {H} make a fruit salad with {foods2}.",
+        "{H} put {his} best {toy} in a box as a gift.",
     ), 3)
     for step in steps:
         t.say(step)
@@ -1334,7 +1443,8 @@ def plot_surprise(t: Teller) -> None:
           "{suddenly}, a balloon popped with a loud BANG!", "Then they heard the front door. {G} was home early!",
           "{oh}! {H} spilled a cup of juice on the card.")
     t.say("{H} and {X} laughed and fixed it fast.", "They had to hurry!", '"Quick, hide!" whispered {X}.')
-    t.say("They turned off the lights and hid behind the couch.", "They hid behind the door and waited.")
+    t.say("They turned off the lights and hid behind the couch.", "They hid behind the door and waited.",
+          "They hid under the table and tried not to giggle.", "They crouched behind the big chair, as quiet as mice.")
     t.say('When {G} came in, they jumped out and shouted, "Surprise!"', '"Surprise!" shouted {H} and {X}.')
     t.para()
     t.say("{G} was so surprised that {ghe} dropped {ghis} bag.", "{G} gasped and put {ghis} hands on {ghis} cheeks.")
@@ -1346,7 +1456,8 @@ def plot_surprise(t: Teller) -> None:
 
 
 
-RACE_GOALS = _w("the big oak tree, the red barn, the top of the hill, the old fence, the pond and back, the end of the path,"
+RACE_GOALS = _w("the big oak tree, the red barn, the top of the hill, the old fence, the little bridge, the end of "
+                "the path,"
                 "the big rock, the garden gate, the river, the swings")
 
 
@@ -1363,11 +1474,13 @@ def plot_race(t: Teller) -> None:
     t.say("{H} had a friend named {F}.", "{H} liked to play with {Fi}.", "{his} best friend was {F}.",
           "{H} and {Fi} liked to run and play.")
     if shape == "brag":
-        t.say("{F} was very fast, and {fhe} liked to tell everyone.", '{F} always said, "I am the fastest in the whole {place}!"')
+        t.say("{F} was very fast, and {fhe} liked to tell everyone.",
+              '{F} always said, "I am the fastest in the whole {place}!"')
     elif shape == "practice":
         t.say("{H} was not very fast, but {he} wanted to be.", "{H} wanted to win a race one day.")
     t.para()
     t.say("{onday} {H} and {F} met {at_place}.", "{onday} all the friends came {to_place} for a big race.")
+    t.maybe(0.4, "{season_line}")
     t.say('"Let\'s race to {goal}!" said {F}.', '"Who can run to {goal} first?" asked {F}.')
     t.maybe(0.6, 'The winner would get {prize}.', '"Okay!" said {H}. {he} was ready.')
     t.say('"Ready, set, go!" shouted {G}.', '"On your marks, get set, go!" called {G}.')
@@ -1387,10 +1500,12 @@ def plot_race(t: Teller) -> None:
         t.say("{suddenly}, {F} tripped on a rock and fell down.", "{suddenly}, {F} slipped in the mud and fell.")
         t.say('"Ouch!" cried {F}.', '"My leg!" {F} cried.')
         t.say("{H} could win the race. But {H} stopped and went back.", "{H} stopped running and turned around.")
-        t.say('"Are you okay?" asked {H}. {H} helped {F} stand up.', '"I will help you," said {H}, and {he} held out {his} hand.')
+        t.say('"Are you okay?" asked {H}. {H} helped {F} stand up.',
+              '"I will help you," said {H}, and {he} held out {his} hand.')
         t.say("They walked to {goal} together, arm in arm.", "Together, they crossed the finish at the same time.")
         t.say("Everyone clapped and cheered for them.", "{G} said it was the kindest race {ghe} had ever seen.")
-        closing(t, "{H} learned that being kind is better than winning.", "It did not matter who won. They were friends.",
+        closing(t, "{H} learned that being kind is better than winning.",
+                   "It did not matter who won. They were friends.",
                 "They both got {prize}.")
     elif shape == "lose":
         t.say("{H} ran fast, but {F} ran faster.", "{H} ran and ran, but {F} was a little bit faster.")
@@ -1398,7 +1513,8 @@ def plot_race(t: Teller) -> None:
         t.say("{H} felt {sad} for a moment.", "{H} wanted to cry, just a little.")
         t.say('Then {H} smiled. "Good race, {F}!" {he} said.', '{H} took a breath. "You were so fast!" said {H}.')
         t.say('{F} smiled back. "Let\'s race again tomorrow," said {F}.', '{F} shared {prize} with {H}.')
-        closing(t, "{H} learned that playing is fun, even when you do not win.", "Racing with a friend was the best part.",
+        closing(t, "{H} learned that playing is fun, even when you do not win.",
+                   "Racing with a friend was the best part.",
                 "They laughed all the way home.")
     else:
         t.say("{H} ran fast, but {F} won.", "{H} came last, and {he} felt {sad}.")
@@ -1407,7 +1523,8 @@ def plot_race(t: Teller) -> None:
         t.say('"Keep going!" said {G}. "You are getting faster."', "Day by day, {H} got a little faster.")
         t.say("The next week, they had another race.", "{soon}, it was time for a new race.")
         t.say("This time, {H} ran so fast that {he} won!", "This time, {H} and {F} crossed the line together!")
-        closing(t, "{H} learned that practice helps you grow.", '"I did it!" shouted {H}.', "{H} felt proud of {his} hard work.")
+        closing(t, "{H} learned that practice helps you grow.", '"I did it!" shouted {H}.',
+                   "{H} felt proud of {his} hard work.")
 
 
 # Baking: (what we bake, short name, "it"/"they", how it looks when done, what goes in).
@@ -1450,11 +1567,15 @@ def plot_bake(t: Teller) -> None:
     t.para()
     t.say('{onday} {G} said, "Let\'s bake {bake} today!"', '{onday} {H} asked, "{gcall}, can we bake {bake}?"',
           "{onday} {H} and {G} decided to bake {bake}.")
-    t.say("{H} put on a little apron and washed {his} {hands}.", '"{cheer}!" said {H}.', "{H} jumped up and down.")
-    t.say("{G} got out a big bowl and a wooden spoon.", "They got out a bowl, a spoon and a big pan.")
+    t.say("{H} put on a little apron and washed {his} {hands}.", '"{cheer}!" said {H}.', "{H} jumped up and down.",
+          "{H} ran to the kitchen and pulled on {his} {color} apron.")
+    t.say("{G} got out a big bowl and a wooden spoon.", "They got out a bowl, a spoon and a big pan.",
+          "{H} found the biggest bowl in the kitchen.", "{G} put a stool by the table so {H} could reach.")
     t.say("First, they put in the {i1}. Then {H} added the {i2} and the {i3}.",
           "{H} poured in the {i1}, and {G} added the {i2}. Then they put in some {i3}.")
-    t.say("{H} stirred and stirred until it was smooth.", "They took turns mixing. Round and round went the spoon.")
+    t.say("{H} stirred and stirred until it was smooth.", "They took turns mixing. Round and round went the spoon.",
+          "{H} mixed it all with the big spoon. It was sticky and thick.", "They stirred until {H}'s arm was tired.",
+          "Stir, stir, stir! {H} did not spill a drop.")
     t.para()
     trouble = t.pick(("flour", "forgot", "egg", "burn", "wait"))
     if trouble == "flour":
@@ -1477,7 +1598,8 @@ def plot_bake(t: Teller) -> None:
         t.say("They put the {b} in the oven. {H} wanted to open the oven every minute.")
         t.say('"{is_ready}" {H} asked again and again.')
         t.say('"Good things take time," said {G}. They played a game while they waited.')
-    t.say("{soon}, the whole house smelled {goodsmell}.", "The kitchen smelled warm and sweet.", "{soon}, a {yummy} smell filled the house.")
+    t.say("{soon}, the whole house smelled {goodsmell}.", "The kitchen smelled warm and sweet.",
+          "{soon}, a {yummy} smell filled the house.")
     t.say("{finally}, the {b} {bwas} ready. It was {done}.", "{finally}, they had {done}.")
     t.para()
     t.say("{H} took some to {shareto}.", "{H} shared the {b} with {shareto}.", "{H} saved some for {shareto}.")
@@ -1498,11 +1620,13 @@ WEATHERS: tuple[dict[str, tuple[str, ...]], ...] = (
     dict(season=("spring", "summer"), plan=("have a picnic in the park", "go to the beach"),
          bad=("Dark clouds rolled in, and big drops of rain began to fall. Plip, plop, plip!",
               "The sky turned gray, and soon it was raining hard."),
-         spoil=("{H} pressed {his} nose to the window. The {plan_short} was ruined.", '"Now we can\'t go," {H} said {sadly}.'),
+         spoil=("{H} pressed {his} nose to the window. The {plan_short} was ruined.",
+                '"Now we can\'t go," {H} said {sadly}.'),
          idea=("{G} had {a_idea}. They spread a blanket on the living room floor and had a picnic inside!",
                "{G} found their rain boots. They went outside and jumped in every puddle. Splash!"),
-         end=("{soon}, the rain stopped, and a big rainbow came out.", "Later, the sun came out, and the wet grass sparkled.")),
-    dict(season=("fall", "spring"), plan=("fly {his} new kite on the hill", "play with {his} paper boats"),
+         end=("{soon}, the rain stopped, and a big rainbow came out.",
+              "Later, the sun came out, and the wet grass sparkled.")),
+    dict(season=("fall", "spring"), plan=("fly {his} new kite on the hill", "fly {his} kite in the park"),
          bad=("The wind blew harder and harder. Whoosh!", "A strong wind came, and the trees bent and swayed."),
          spoil=("{suddenly}, the wind pulled the string out of {his} hand. Away went the kite, over the trees!",
                 "{suddenly}, the wind took {H}'s hat right off {his} head!"),
@@ -1511,25 +1635,31 @@ WEATHERS: tuple[dict[str, tuple[str, ...]], ...] = (
          end=("They laughed and walked home, holding on tight.", "{H} held on with two hands the rest of the day.")),
     dict(season=("winter",), plan=("go to the park to play", "visit {his} friends down the street"),
          bad=("Snow fell all night long.", "A big snowstorm came in the night."),
-         spoil=("In the morning, the snow was so deep that the door would not open!", "The snow was higher than {H}'s knees, and the roads were closed."),
+         spoil=("In the morning, the snow was so deep that the door would not open!",
+                "The snow was higher than {H}'s knees, and the roads were closed."),
          idea=("{G} and {H} got two shovels and dug a path, one scoop at a time.",
                "{G} said, \"Let's make the most of it!\" They put on warm coats and went out the back door."),
-         end=("Then they built a big snowman with a carrot nose and two button eyes.", "They made snow angels and had a snowball fight.")),
+         end=("Then they built a big snowman with a carrot nose and two button eyes.",
+              "They made snow angels and had a snowball fight.")),
     dict(season=("summer",), plan=("play tag in the park", "ride bikes with {his} friends"),
-         bad=("But it was the hottest day of the year. The sun was very strong.", "The sun was so hot that the road felt warm."),
+         bad=("But it was the hottest day of the year. The sun was very strong.",
+              "The sun was so hot that the road felt warm."),
          spoil=("{soon}, {H} was hot, thirsty and tired. {his} ice cream melted all over {his} hand!",
                 "{H} was too hot to play. {he} sat down with a red face."),
          idea=("{G} turned on the garden hose. {H} ran through the water, laughing and splashing.",
                "They found a big shady tree and sat under it with cold lemonade."),
          end=("When the sun went down, the air was cool again.", "It turned out to be a fun day after all.")),
     dict(season=("fall", "winter", "spring"), plan=("watch a movie", "bake cookies"),
-         bad=("That night, a big storm came. The wind howled, and the thunder went boom.", "A storm came, and the rain hit the windows."),
+         bad=("That night, a big storm came. The wind howled, and the thunder went boom.",
+              "A storm came, and the rain hit the windows."),
          spoil=("{suddenly}, all the lights went out! It was very dark.", "Then the lights flickered and went off."),
          idea=("{G} found a flashlight. They made shadow puppets on the wall: a bunny, a bird and a big dog.",
                "{G} lit a candle, and they told stories under a blanket fort."),
-         end=("{H} thought the storm night was the best night ever.", "When the lights came back on, {H} was a little sad. It had been so much fun.")),
+         end=("{H} thought the storm night was the best night ever.",
+              "When the lights came back on, {H} was a little sad. It had been so much fun.")),
     dict(season=("fall", "winter"), plan=("walk to {his} grandma's house", "go see the ducks at the pond"),
-         bad=("In the morning, thick gray fog covered everything.", "A big, thick fog rolled in. {H} could not see the trees."),
+         bad=("In the morning, thick gray fog covered everything.",
+              "A big, thick fog rolled in. {H} could not see the trees."),
          spoil=("{H} could not see the path at all.", '"How will we find the way?" asked {H}.'),
          idea=("{G} held {H}'s hand, and they walked slowly. They listened for the ducks, and they followed the sound.",
                "{G} knew the way by the fence. {H} kept one hand on the fence, step by step."),
@@ -1592,16 +1722,18 @@ def plot_new_friend(t: Teller) -> None:
     t.maybe(0.5, "{H} had many friends, but {he} always wanted one more.", "{H} liked to meet new friends.")
     t.para()
     if t.animal:
-        t.say("{onday} a new {fkind} named {F} came to live {at_place}.", "{onday} {Fn} moved into the old house by the {place}.")
+        t.say("{onday} a new {fkind} named {F} came to live {at_place}.",
+              "{onday} {Fn} moved into the old house by the {place}.")
     else:
-        t.say("{onday} a new family moved in next door. They had {a_fkind} named {F}.", "{onday} a new {fkind} named {F} came to {H}'s school.")
+        t.say("{onday} a new family moved in next door. They had {a_fkind} named {F}.",
+              "{onday} a new {fkind} named {F} came to {H}'s school.")
     t.say(way)
     t.say(shy)
     t.maybe(0.6, "Nobody asked {F} to play.", "{F} watched the others play, but {fhe} did not join in.")
     t.para()
     t.say("{H} saw {F} sitting alone. {H} remembered how it felt to be new.", "{H} looked at {F}. {F} looked {sad}.",
           "{H} thought about how lonely {F} must be.")
-    t.say('{H} walked over and said, "Hi! I\'m {H}. Do you want to {fav} with me?"',
+    t.say('{H} {move} over and said, "Hi! I\'m {H}. Do you want to {fav} with me?"',
           '{H} went up to {F} with a big smile. "Hello! Do you want to be my friend?" {he} asked.',
           '"Hi, {F}," said {H}. "Come and play with us!"')
     t.say("{F} looked up and smiled a small smile.", '{F} nodded. "Yes, please," {fhe} said softly.',
@@ -1641,25 +1773,35 @@ def plot_garden(t: Teller) -> None:
     t.s.update(seeds=seeds, plant=plant, crop=crop.format_map(t.s))
     intro(t, 1)
     t.para()
-    t.say("{onday} {G} gave {H} a little bag of {seeds}.", '{onday} {G} said, "Let\'s plant a garden!" Then {ghe} gave {H} some {seeds}.',
+    t.say("{onday} {G} gave {H} a little bag of {seeds}.",
+          '{onday} {G} said, "Let\'s plant a garden!" Then {ghe} gave {H} some {seeds}.',
           "{onday} {H} found a packet of {seeds} in the shed.")
+    t.maybe(0.5, "{season_line}")
     t.say("{H} dug a little hole in the dirt.", "{H} took a small shovel and dug a row of holes.")
-    t.say("{he} put the seeds in the holes and covered them with soil.", "{he} dropped in the seeds, one by one.")
+    t.say("{he} put the seeds in the holes and covered them with soil.", "{he} dropped in the seeds, one by one.",
+          "{he} pushed each seed into the soft ground with {his} finger.",
+          "{he} planted the seeds in a long, straight row.")
     t.say("Then {he} gave them water from {his} little {color} watering can.", "Then {H} watered them {gently}.")
     t.para()
-    t.say("Every morning, {H} ran outside to look. But nothing happened.", "{H} waited one day, then two days, then three. Nothing!")
+    t.say("Every morning, {H} ran outside to look. But nothing happened.",
+          "{H} waited one day, then two days, then three. Nothing!",
+          "Each day, {H} checked the dirt. It was still just dirt.",
+          "{H} looked at the garden after breakfast and after lunch. Nothing had changed.")
     t.say('"Why is it not growing?" asked {H}.', '"Maybe my seeds are broken," said {H} {sadly}.')
     t.say('"Seeds need sun, water and time," said {G}. "You must be patient."',
           '{G} smiled. "Good things grow slowly," {ghe} said.')
     t.maybe(0.5, "So {H} kept watering and waiting.", "{H} sang songs to the seeds to help them grow.")
     t.para()
-    t.say("{finally}, one morning, {H} saw a tiny green sprout!", "Then, one day, a little green leaf poked out of the ground.")
+    t.say("{finally}, one morning, {H} saw a tiny green sprout!",
+          "Then, one day, a little green leaf poked out of the ground.",
+          "One rainy morning, {H} saw two tiny leaves in the dirt.", "{finally}, something small and green came up.")
     t.say('"{cheer}! It is growing!" shouted {H}.', "{H} jumped for joy.")
     if t.chance(0.5):
-        t.say("But the next day, a hungry {pest} came and nibbled the leaves.", "{oh}! {a_pest} was eating the little leaves.")
+        t.say("But the next day, a hungry {pest} came and nibbled the leaves.",
+              "{oh}! {a_pest} was eating the little leaves.")
         t.say("{H} and {G} made a little fence around the garden.", "{H} made a funny scarecrow with an old hat.")
     t.say("The {plant} grew bigger and bigger.", "Week after week, the {plant} grew.")
-    t.say("By summer, there was {crop}!", "{soon}, {H} had {crop}.")
+    t.say("By summer, {H} could pick {crop}!", "{soon}, {H} had {crop}.")
     t.para()
     t.say("{H} shared {his} harvest with {shareto}.", "They made {a_yummy} dinner with what {H} grew.",
           "{H} was so proud of {his} garden.")
@@ -1675,12 +1817,14 @@ RESCUES: tuple[dict[str, tuple[str, ...]], ...] = (
          state=("The baby bird was cheeping and cheeping.", "It was too small to fly."),
          care=("{H} picked it up very {gently} and held it in {his} {hands}.",),
          back=("{G} got a ladder and put the baby bird back in its nest.",),
-         after=("The mother bird flew back and sang a happy song.", "The next day, {H} saw the little bird peeking out of the nest.")),
+         after=("The mother bird flew back and sang a happy song.",
+                "The next day, {H} saw the little bird peeking out of the nest.")),
     dict(find=("By the path, {H} saw a little duckling all alone. \"Peep, peep!\" it cried.",),
          state=("It had lost its mom and its brothers and sisters.",),
          care=("{H} walked slowly toward the pond, and the duckling followed {him}.",),
          back=("At the pond, they found the mother duck. The little duckling swam to her as fast as it could.",),
-         after=('"Quack, quack!" said the mother duck, as if to say thank you.', "All the ducklings swam in a happy line.")),
+         after=('"Quack, quack!" said the mother duck, as if to say thank you.',
+                "All the ducklings swam in a happy line.")),
     dict(find=("A little puppy with a red collar was sitting by the road, all alone.",),
          state=("It looked lost and hungry.", "It was shaking and its tail was down."),
          care=("{H} read the tag on the collar. It said {petname} and had a house number.",),
@@ -1690,10 +1834,12 @@ RESCUES: tuple[dict[str, tuple[str, ...]], ...] = (
          state=("It wiggled and wiggled, but it could not get free.",),
          care=("{H} ran to get {G}. {G} put on thick gloves and {gently} pulled the fence wire open.",),
          back=("The hedgehog wiggled free and waddled into the bushes.",),
-         after=("That night, {H} left a little dish of water by the fence.", "Sometimes, {H} saw it again in the garden at night.")),
+         after=("That night, {H} left a little dish of water by the fence.",
+                "Sometimes, {H} saw it again in the garden at night.")),
     dict(find=("{H} found a tiny kitten in a box by the road. It was raining, and the kitten was wet.",),
          state=("It was shivering and crying, \"Mew, mew.\"",),
-         care=("{H} wrapped it in {his} scarf and carried it home. {G} dried it with a soft towel and gave it warm milk.",),
+         care=("{H} wrapped it in {his} scarf and carried it home. {G} dried it with a soft towel and gave it warm "
+               "milk.",),
          back=("Nobody came to look for the kitten. \"Can we keep it?\" asked {H}. {G} smiled and said yes.",),
          after=("{H} named the kitten {petname}.", "The kitten curled up on {H}'s bed and purred.")),
     dict(find=("{H} saw a bee stuck in a puddle, buzzing its little wings.",),
@@ -1718,7 +1864,9 @@ def plot_rescue(t: Teller) -> None:
     intro(t, t.pick((1, 2)))
     t.maybe(0.5, "{H} loved all animals, big and small.", "{H} was very gentle with animals.")
     t.para()
-    t.say("{onday} {H} was {fav_ing} {at_place}.", "{onday} {H} went for a walk with {G}.", "{onday} {H} was playing outside.")
+    t.say("{onday} {H} was {fav_ing} {at_place}.", "{onday} {H} went for a walk with {G}.",
+          "{onday} {H} was playing outside.")
+    t.maybe(0.5, "{season_line}")
     t.say(*r["find"])
     t.say(*r["state"])
     t.say('"{oh}! Poor little thing," said {H}.', '"Don\'t worry, I will help you," {H} whispered.',
@@ -1736,9 +1884,20 @@ RANDOM.update(petname=PET_NAMES)
 
 TREASURE_FINDS = (
     "a box of shiny gold chocolate coins", "a jar of colorful marbles", "old toys from when {gcall} was little",
-    "a little box of pretty stones", "a bag of cookies and a note that said, \"Well done!\"",
-    "a new kite with a long tail", "two tickets to the circus", "a small wooden boat", "a note that said, \"The best treasure is a friend.\"",
+    "a little box of pretty stones", "a bag of cookies and a little note that said well done",
+    "a new kite with a long tail", "two tickets to the circus", "a small wooden boat",
+    "a note that said the best treasure is a friend",
 )
+
+
+LANDMARKS = _w(
+    "the old well, the big oak tree, the garden gate, the little bridge, the red barn, the tall gray rock,"
+    "the duck pond, the broken fence, the blue shed, the apple tree, the old swing, the mailbox, the bird bath,"
+    "the wood pile, the hollow log, the big sunflower, the stone wall, the chicken coop, the willow tree"
+)
+TREASURE_BOXES = _w("a little wooden box, an old tin box, a small red chest, a metal box with a rusty lock, a shoe "
+                    "box wrapped in tape,"
+                    "a round cookie tin, a jar with a lid")
 
 
 def plot_treasure(t: Teller) -> None:
@@ -1747,33 +1906,62 @@ def plot_treasure(t: Teller) -> None:
     t.friend()
     t.grownup()
     t.s["loot"] = t.pick(TREASURE_FINDS).format_map(t.s)
-    intro(t, 1)
+    l1, l2, l3 = t.sample(LANDMARKS, 3)
+    t.s.update(l1=l1, l2=l2, l3=l3, box=t.pick(TREASURE_BOXES))
+    intro(t, t.pick((1, 2)))
+    t.maybe(0.5, "{H} loved stories about pirates and treasure.", "{H} always wanted to find a real treasure.",
+            "{H} liked to pretend {he} was a brave explorer.")
     t.para()
-    t.say("{onday} {H} found an old map {mapspot}.", "{onday} a rolled-up paper fell out of a book. It was a treasure map!")
-    t.say("On the map, there was a big red X.", "The map had a path of dots and a big X at the end.")
-    t.say('"A treasure map!" {H} shouted. {H} ran to show {Fi}.', "{H} showed the map to {Fi}.")
-    t.say('"Let\'s find the treasure!" said {F}.', '"What are we waiting for?" said {F}.')
+    t.say("{onday} {H} found an old map {mapspot}.",
+          "{onday} a rolled-up paper fell out of a book. It was a treasure map!",
+          "{onday} {H} found a folded paper {mapspot}. It was a map!")
+    t.say("On the map, there was a big red X.", "The map had a path of dots and a big X at the end.",
+          "There were little drawings on it and a big X in one corner.", "The map showed {l1}, {l2} and a big black X.")
+    t.say('"A treasure map!" {H} shouted. {H} ran to show {Fi}.', "{H} showed the map to {Fi}.",
+          "{H} ran next door to get {Fi}.", '"Look what I found!" {H} said to {Fi}.')
+    t.say('"Let\'s find the treasure!" said {F}.', '"What are we waiting for?" said {F}.',
+          '"Wow! Let\'s go!" said {F}.',
+          "{F}'s eyes got big. \"A real treasure hunt!\" {fhe} said.")
     t.para()
-    t.say("The map said to start at the {big} {tree}.", "First, the map showed the old well.")
-    t.say("They walked {num} big steps toward the garden gate.", "They followed the path to the little bridge.")
-    t.say("Under a red flower pot, they found a note. It said: \"Look where the ducks swim.\"",
-          "Next to a rock, they found a note. It said: \"Look under the tallest tree.\"")
+    t.maybe(0.4, "{season_line}")
+    t.say("The map said to start at {l1}.", "First, the map showed {l1}.", "The first dot on the map was {l1}.")
+    t.say("From there, they walked {num} big steps to {l2}.", "They followed the path to {l2}.",
+          "Next, they went to {l2}, hopping over puddles on the way.", "Then they counted {num} steps toward {l2}.")
+    t.say('{notespot}, they found a note. It said: "Look {near} {l3}."',
+          'There was a note {notespot2}. It said: "Go to {l3}."',
+          '{F} found a clue {notespot2}. It said: "The treasure is {near} {l3}."')
     if t.chance(0.5):
         t.say("{suddenly}, a gust of wind blew the map out of {H}'s hand! It flew into the pond.",
-              "{oh}! {F} dropped the map in a puddle, and the ink ran.")
-        t.say('"Now we will never find it," said {F}.', '"What will we do now?" asked {H}.')
-        t.say("But {H} had looked at the map many times. {H} remembered the way!", "{F} remembered the big X. It was near the pond!")
+              "{oh}! {F} dropped the map in a puddle, and the ink ran.",
+              "{suddenly}, a goat came by and ate the corner of the map!")
+        t.say('"Now we will never find it," said {F}.', '"What will we do now?" asked {H}.',
+              "For a moment, nobody said a word.")
+        t.say("But {H} had looked at the map many times. {H} remembered the way!",
+              "{F} remembered the big X. It was {near} {l3}!",
+              "{H} closed {his} eyes and thought hard. Then {he} remembered the note.")
     t.para()
-    t.say("They dug and dug with a little shovel. Clunk! They hit a box.", "Under some leaves, they found a little wooden box.")
-    t.say("Inside, they found {loot}!", "They opened the box and found {loot}.")
-    t.say('"{cheer}! We found it!" they shouted.', "They jumped up and down.")
+    t.say("They dug and dug with a little shovel. Clunk! They hit {box}.", "Under some leaves, they found {box}.",
+          "{near_cap} {l3}, the ground looked soft. They dug with their {hands} and found {box}.",
+          "They looked and looked. {finally}, {H} saw {box} hidden in the grass.")
+    t.say("Inside, they found {loot}!", "They opened it and found {loot}.",
+          "Slowly, they lifted the lid. Inside was a big surprise: {loot}.")
+    t.say('"{cheer}! We found it!" they shouted.', "They jumped up and down.", "They danced around in a circle.",
+          "{H} and {F} gave each other a high five.")
     t.maybe(0.6, "{G} came out and smiled. {G} had made the treasure hunt just for them.",
-            '{G} winked. "I wonder who hid that," {ghe} said.')
+            '{G} winked. "I wonder who hid that," {ghe} said.', "Later, they found out that {G} had hidden the box.")
     closing(t, "{H} and {F} shared the treasure.", "The best part was finding it together.",
-            "The next day, {H} and {F} made a treasure map for {G}.")
+            "The next day, {H} and {F} made a treasure map for {G}.", "It was the best treasure hunt ever.")
 
 
-RANDOM.update(mapspot=_w("in the attic, in a bottle on the beach, under {his} pillow, behind the old shed, inside a book"))
+RANDOM.update(
+    near=_w("near, under, behind, next to"),
+    near_cap=_w("Near, Under, Behind, Next to"),
+    notespot=_w("Under a red flower pot, Next to a rock, Inside an old boot, Behind a bush, Under a flat stone"),
+    notespot2=_w("under a flower pot, in a crack in the wall, under a flat stone, tied to a branch, inside an old "
+                 "boot"),
+)
+RANDOM.update(mapspot=_w("in the attic, in a bottle on the beach, under {his} pillow, behind the old shed, inside a "
+                         "book"))
 
 
 PLOTS: tuple[Callable[[Teller], None], ...] = (
@@ -1795,11 +1983,11 @@ def generate_story(rng: random.Random) -> str:
     raise RuntimeError("could not write a story of the right length")  # pragma: no cover
 
 
-def generate_stories(n: int, seed: int = 0) -> list[str]:
-    """`n` stories; story i depends only on (seed, i)."""
-    if n < 0:
-        raise BabyLlamaError(f"--n {n}: the number of stories must be >= 0")
-    return [generate_story(random.Random(f"babyllama-stories-{seed}-{i}")) for i in range(n)]
+def generate_stories(n: int, seed: int = 0, start: int = 0) -> list[str]:
+    """Stories start .. start+n-1 of corpus `seed`; story i depends only on (seed, i)."""
+    if n < 0 or start < 0:
+        raise BabyLlamaError(f"n={n}, start={start}: both must be >= 0")
+    return [generate_story(random.Random(f"babyllama-stories-{seed}-{i}")) for i in range(start, start + n)]
 
 
 def write_stories(path: str | Path, n: int, seed: int = 0, delimiter: str = DELIMITER) -> list[str]:

@@ -38,23 +38,20 @@ def save_as(model: Any, tokenizer: Any, dst: str | os.PathLike, to: str, hf_dtyp
 
         write_bin(model, dst, version=0 if to == "llama2c" else 1)
         written.append(dst)
-        if tokenizer is not None:
-            if not hasattr(tokenizer, "model_proto"):
-                raise BabyLlamaError("llama2.c's tokenizer.bin holds SentencePiece tokenizers only; the model was "
-                                     "written, its tokenizer was not")
+        if tokenizer is not None and hasattr(tokenizer, "model_proto"):  # tokenizer.bin is SentencePiece only
             tok_path = dst.with_name(dst.stem + ".tokenizer.bin")
             export_tokenizer(tokenizer, tok_path)
             written.append(tok_path)
     elif to == "hf":
         from babyllama.interop.hf import export_hf
 
-        export_hf(model, dst, tokenizer if hasattr(tokenizer, "model_proto") else None, dtype=hf_dtype)
+        export_hf(model, dst, tokenizer, dtype=hf_dtype)
         written.append(dst)
     elif to.startswith("gguf"):
         from babyllama.interop.gguf import export_gguf
 
         kind = "f32" if to == "gguf" else to.split("-", 1)[1]
-        export_gguf(model, dst, tokenizer if hasattr(tokenizer, "model_proto") else None, kind=kind)
+        export_gguf(model, dst, tokenizer, kind=kind)
         written.append(dst)
     else:
         raise BabyLlamaError(f"unknown target {to!r}; choose from {', '.join(TARGETS)}")
@@ -97,5 +94,6 @@ def run(args: argparse.Namespace) -> int:
     for p in written:
         print(f"wrote {p}")
     if args.to.startswith("llama2c") and len(written) == 1:
-        print("note: no tokenizer written (pass --tokenizer to also write a llama2.c tokenizer.bin)")
+        print("note: no tokenizer written (llama2.c's tokenizer.bin needs a SentencePiece tokenizer; pass "
+              "--tokenizer with a .model or tokenizer.bin)")
     return 0

@@ -117,9 +117,9 @@ def export_gguf(model: Llama, path: str | os.PathLike, tokenizer: Any | None = N
 
 
 def _add_tokenizer(w: Any, tokenizer: Any) -> None:
-    if not hasattr(tokenizer, "model_proto"):
-        raise BabyLlamaError(f"GGUF export writes SentencePiece tokenizers only; got {type(tokenizer).__name__}. "
-                             f"Export without a tokenizer instead")
+    if isinstance(tokenizer, TokenizersAdapter):
+        _add_bpe_tokenizer(w, tokenizer)
+        return
     proto = tokenizer.model_proto()
     w.add_tokenizer_model("llama")
     w.add_tokenizer_pre("default")
@@ -135,6 +135,33 @@ def _add_tokenizer(w: Any, tokenizer: Any) -> None:
     w.add_add_bos_token(True)
     w.add_add_eos_token(False)
     w.add_add_space_prefix(bool(proto.normalizer_spec.add_dummy_prefix))
+
+
+def _add_bpe_tokenizer(w: Any, tokenizer: TokenizersAdapter) -> None:
+    """A byte-level BPE as llama.cpp's "gpt2" tokenizer: tokens, merges, token types, pre-tokenizer name."""
+    import json
+
+    spec = json.loads(tokenizer.tk.to_str())
+    if spec["model"].get("type") != "BPE" or not isinstance(spec.get("pre_tokenizer"), dict) or \
+            "ByteLevel" not in json.dumps(spec["pre_tokenizer"]):
+        raise BabyLlamaError("GGUF export of a tokenizers-library tokenizer needs a byte-level BPE; export "
+                             "without a tokenizer instead")
+    n = tokenizer.vocab_size
+    tokens = [tokenizer.tk.id_to_token(i) for i in range(n)]
+    types = [1] * n
+    for added in spec.get("added_tokens", []):
+        types[added["id"]] = 3 if added.get("special") else 4
+    merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre(tokenizer.pre)
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    for add, value in ((w.add_bos_token_id, tokenizer.bos_id), (w.add_eos_token_id, tokenizer.eos_id),
+                       (w.add_pad_token_id, tokenizer.pad_id)):
+        if value >= 0:
+            add(value)
+    w.add_add_bos_token(tokenizer.add_bos)
 
 
 # ---- import -----------------------------------------------------------------------------------------
@@ -195,7 +222,9 @@ def _tensor(t: Any, path: Path) -> torch.Tensor:
     if arr.size != int(np.prod(shape)):
         raise BabyLlamaError(f"{path}: tensor {t.name} holds {arr.size} values, its shape {shape} needs "
                              f"{int(np.prod(shape))}")
-    return torch.from_numpy(np.array(arr, dtype=np.float32).reshape(shape))
+    if arr.dtype != np.float32 or not arr.flags.writeable:  # F32 tensors are read-only views of the file
+        arr = np.array(arr, dtype=np.float32)
+    return torch.from_numpy(arr.reshape(shape))
 
 
 def read_gguf(path: str | os.PathLike, with_tokenizer: bool = True) -> tuple[Llama, Any, dict[str, Any]]:
@@ -269,12 +298,16 @@ def read_gguf_tokenizer(r: Any, meta: dict[str, Any], path: Path, notes: list[st
     tokens = _value(fields["tokenizer.ggml.tokens"])
     types = _value(fields["tokenizer.ggml.token_type"]) if "tokenizer.ggml.token_type" in fields else [1] * len(tokens)
     bos, eos = meta.get("tokenizer.ggml.bos_token_id"), meta.get("tokenizer.ggml.eos_token_id")
-    if kind == "llama":
-        scores = _value(fields["tokenizer.ggml.scores"]) if "tokenizer.ggml.scores" in fields else [0.0] * len(tokens)
-        return _sentencepiece(tokens, scores, types, meta, path)
-    if kind == "gpt2":
-        merges = _value(fields["tokenizer.ggml.merges"]) if "tokenizer.ggml.merges" in fields else []
-        return _byte_level_bpe(tokens, merges, types, meta, path, notes)
+    try:
+        if kind == "llama":
+            scores = _value(fields["tokenizer.ggml.scores"]) if "tokenizer.ggml.scores" in fields else [0.0] * len(tokens)
+            return _sentencepiece(tokens, scores, types, meta, path)
+        if kind == "gpt2":
+            merges = _value(fields["tokenizer.ggml.merges"]) if "tokenizer.ggml.merges" in fields else []
+            return _byte_level_bpe(tokens, merges, types, meta, path, notes)
+    except (BabyLlamaError, ValueError, IndexError) as e:  # a broken vocabulary must not hide the weights
+        notes.append(f"tokenizer in the file could not be rebuilt ({str(e)[:160]}); loaded the weights only")
+        return None
     notes.append(f"tokenizer model {kind!r} is not supported; loaded the weights only")
     return None
 
@@ -334,4 +367,4 @@ def _byte_level_bpe(tokens: list[str], merges: list[str], types: list[int], meta
     return TokenizersAdapter(tk, meta.get("tokenizer.ggml.bos_token_id"), meta.get("tokenizer.ggml.eos_token_id"),
                              meta.get("tokenizer.ggml.padding_token_id"),
                              add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", True)),
-                             source=f"{path} (GGUF byte-level BPE, pre={pre})")
+                             source=f"{path} (GGUF byte-level BPE, pre={pre})", pre=pre)

@@ -149,7 +149,11 @@ def export_hf(model: Llama, out_dir: str | os.PathLike, tokenizer: Any | None = 
 
 # ---- tokenizer files ----------------------------------------------------------------------------------
 def write_tokenizer_files(tokenizer: Any, out_dir: Path, max_len: int) -> None:
-    """tokenizer.model + tokenizer.json (Llama-2 style pipeline) + tokenizer_config.json + special_tokens_map."""
+    """tokenizer.model + tokenizer.json (Llama-2 style pipeline) + tokenizer_config.json + special_tokens_map.
+    A TokenizersAdapter (e.g. a GGUF byte-level BPE) is written as its own tokenizer.json."""
+    if isinstance(tokenizer, TokenizersAdapter):
+        _write_adapter_files(tokenizer, out_dir, max_len)
+        return
     proto = tokenizer.model_proto()
     tokenizer.save(out_dir / "tokenizer.model")
     pieces = [p.piece for p in proto.pieces]
@@ -163,6 +167,22 @@ def write_tokenizer_files(tokenizer: Any, out_dir: Path, max_len: int) -> None:
            "model_max_length": max_len}
     atomic_write_json(out_dir / "tokenizer_config.json", cfg)
     atomic_write_json(out_dir / "special_tokens_map.json", {k: v for k, v in special.items() if v})
+
+
+def _write_adapter_files(tokenizer: "TokenizersAdapter", out_dir: Path, max_len: int) -> None:
+    tokenizers = require("tokenizers", "to write tokenizer.json")
+    tk = tokenizers.Tokenizer.from_str(tokenizer.tk.to_str())
+    piece = {name: tk.id_to_token(i) if i >= 0 else None for name, i in
+             (("bos_token", tokenizer.bos_id), ("eos_token", tokenizer.eos_id), ("pad_token", tokenizer.pad_id))}
+    if tokenizer.add_bos and piece["bos_token"]:
+        bos = piece["bos_token"]
+        tk.post_processor = tokenizers.processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tokenizer.bos_id)])
+    atomic_write_json(out_dir / "tokenizer.json", json.loads(tk.to_str()))
+    cfg = {"tokenizer_class": "PreTrainedTokenizerFast", **piece, "add_bos_token": tokenizer.add_bos,
+           "add_eos_token": False, "clean_up_tokenization_spaces": False, "model_max_length": max_len}
+    atomic_write_json(out_dir / "tokenizer_config.json", cfg)
+    atomic_write_json(out_dir / "special_tokens_map.json", {k: v for k, v in piece.items() if v})
 
 
 def _merges(proto: Any) -> list[list[str]]:
@@ -222,8 +242,8 @@ class TokenizersAdapter:
     encode/decode interface of babyllama.tokenizer.Tokenizer. Saved as tokenizer.json, not .model."""
 
     def __init__(self, tk: Any, bos_id: int | None, eos_id: int | None, pad_id: int | None = None,
-                 add_bos: bool = True, source: str | None = None) -> None:
-        self.tk, self.source = tk, source
+                 add_bos: bool = True, source: str | None = None, pre: str = "default") -> None:
+        self.tk, self.source, self.pre = tk, source, pre  # pre: llama.cpp pre-tokenizer name, for GGUF export
         self.bos_id = -1 if bos_id is None else int(bos_id)
         self.eos_id = -1 if eos_id is None else int(eos_id)
         self.pad_id = self.eos_id if pad_id is None else int(pad_id)
@@ -244,6 +264,21 @@ class TokenizersAdapter:
     @property
     def vocab_size(self) -> int:
         return self.tk.get_vocab_size(with_added_tokens=True)
+
+    @property
+    def unk_id(self) -> int:
+        return -1
+
+    @property
+    def hash(self) -> str:
+        """sha256 of the tokenizer.json text."""
+        import hashlib
+
+        return hashlib.sha256(self.tk.to_str().encode("utf-8")).hexdigest()
+
+    def piece_to_id(self, piece: str) -> int:
+        i = self.tk.token_to_id(piece)
+        return -1 if i is None else i
 
     def __repr__(self) -> str:
         return f"TokenizersAdapter(vocab_size={self.vocab_size}, source={self.source!r})"
@@ -284,16 +319,6 @@ def require(module: str, why: str) -> Any:
 
 
 # ---- import ---------------------------------------------------------------------------------------------
-def is_hf_folder(path: Path) -> bool:
-    if not (path / "config.json").is_file():
-        return False
-    try:
-        meta = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(meta, dict) and "model_type" in meta and meta.get("format") != "babyllama"
-
-
 def _read_weights(folder: Path) -> tuple[dict[str, torch.Tensor], str]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -315,7 +340,8 @@ def _read_weights(folder: Path) -> tuple[dict[str, torch.Tensor], str]:
     for index_name, reader in (("model.safetensors.index.json", st), ("pytorch_model.bin.index.json", pt)):
         index = folder / index_name
         if index.is_file():
-            weight_map = read_json(index).get("weight_map")
+            spec = read_json(index)
+            weight_map = spec.get("weight_map") if isinstance(spec, dict) else None
             if not isinstance(weight_map, dict):
                 raise BabyLlamaError(f"{index}: no 'weight_map' object")
             state: dict[str, torch.Tensor] = {}

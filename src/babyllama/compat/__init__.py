@@ -1,0 +1,1 @@
+"""Drop-in entry points for other projects' scripts (`python -m babyllama.compat.run_llama`)."""

@@ -1,0 +1,1 @@
+"""Evaluation: perplexity (sliding window, bits per byte) and text statistics."""
