@@ -23,6 +23,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "generate": ("babyllama.generate", "generate text with any decoding strategy (batched, streaming, beams)"),
     "decode-study": ("babyllama.decode_study", "compare decoding settings by text statistics (table + plots)"),
     "ppl": ("babyllama.eval.perplexity", "memory-safe sliding-window perplexity and bits per byte"),
+    "classify": ("babyllama.classify.cli", "sentiment classification: zero-shot prompting or a finetuned head"),
     "convert": ("babyllama.interop.convert", "convert checkpoints: babyllama, llama2.c, HF transformers, GGUF"),
     "inspect": ("babyllama.interop.inspect", "print the config, size, dtype and tokenizer of any checkpoint"),
 }
@@ -32,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="babyllama",
         description="Build, train, evaluate and align small Llama-2 models from scratch.",
+        epilog="Run `babyllama VERB --help` for a verb's settings.",
+        formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=26, width=100),
     )
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for verb, (_, help_) in VERBS.items():
