@@ -75,9 +75,11 @@ def save_model(model: Llama, out_dir: str | os.PathLike, tokenizer: "Tokenizer |
         save_weights(model, tmp / "model.safetensors")
         meta: dict[str, Any] = {"format": FORMAT, "version": VERSION, "model": cfg.to_dict()}
         if tokenizer is not None:
-            tokenizer.save(tmp / "tokenizer.model")
-            meta["tokenizer"] = {"file": "tokenizer.model", "vocab_size": tokenizer.vocab_size,
-                                 "hash": tokenizer.hash}
+            # SentencePiece -> tokenizer.model; a `tokenizers` BPE (e.g. from GGUF/HF) -> tokenizer.json
+            name = "tokenizer.model" if hasattr(tokenizer, "model_proto") else "tokenizer.json"
+            tokenizer.save(tmp / name)
+            meta["tokenizer"] = {"file": name, "vocab_size": tokenizer.vocab_size, "hash": tokenizer.hash,
+                                 "bos_id": tokenizer.bos_id, "eos_id": tokenizer.eos_id}
         meta.update(extra or {})
         atomic_write_json(tmp / "config.json", meta)
         if out_dir.exists():
@@ -114,13 +116,24 @@ def load_model(model_dir: str | os.PathLike, device: str | torch.device = "cpu",
     cfg = read_model_config(model_dir)
     model = Llama(cfg)
     load_weights(model, model_dir / "model.safetensors")
-    tokenizer = None
-    if with_tokenizer and (model_dir / "tokenizer.model").exists():
-        from babyllama.tokenizer import Tokenizer
-
-        tokenizer = Tokenizer.load(model_dir / "tokenizer.model")
+    tokenizer = load_folder_tokenizer(model_dir) if with_tokenizer else None
+    if tokenizer is not None:
         check_vocab(tokenizer, cfg, model_dir)
     return model.to(device).eval(), tokenizer
+
+
+def load_folder_tokenizer(model_dir: Path) -> "Tokenizer | None":
+    """The tokenizer saved in a model folder, or None when the folder has none."""
+    if (model_dir / "tokenizer.model").exists():
+        from babyllama.tokenizer import Tokenizer
+
+        return Tokenizer.load(model_dir / "tokenizer.model")
+    if (model_dir / "tokenizer.json").exists():
+        from babyllama.interop.hf import TokenizersAdapter
+
+        info = read_json(model_dir / "config.json").get("tokenizer", {})
+        return TokenizersAdapter.from_file(model_dir / "tokenizer.json", info.get("bos_id"), info.get("eos_id"))
+    return None
 
 
 def check_vocab(tokenizer: "Tokenizer", cfg: LlamaConfig, where: str | os.PathLike) -> None:

@@ -27,12 +27,8 @@ def save_as(model: Any, tokenizer: Any, dst: str | os.PathLike, to: str, hf_dtyp
     if to == "babyllama":
         from babyllama.checkpoint import save_model
 
-        sp_tok = tokenizer if hasattr(tokenizer, "model_proto") else None
-        save_model(model, dst, sp_tok)
+        save_model(model, dst, tokenizer)
         written.append(dst)
-        if tokenizer is not None and sp_tok is None:  # a tokenizers-library tokenizer (e.g. GGUF gpt2 BPE)
-            tokenizer.save(dst / "tokenizer.json")
-            written.append(dst / "tokenizer.json")
     elif to in ("llama2c", "llama2c-v1"):
         from babyllama.interop.llama2c import export_tokenizer, write_bin
 

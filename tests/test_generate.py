@@ -1,0 +1,402 @@
+"""The generation engine checked against independent references (full recomputation, brute force)."""
+import argparse
+import io
+import itertools
+import json
+import math
+
+import pytest
+import torch
+
+from babyllama.eval.textstats import repeated_ngram_rate
+from babyllama.generate import (FastStep, GenerationConfig, SettingError, _beam_search, _Row, _stop_ids,
+                                filter_min_p, filter_top_k, filter_top_p, generate, load_for_inference,
+                                read_prompts, sample_from)
+from babyllama.model import KVCache, Llama, LlamaConfig
+from babyllama.utils.io import BabyLlamaError
+
+
+class ByteTok:
+    """Bytes as tokens (id = byte + 3), with pad 0, BOS 1, EOS 2: exact, and splits UTF-8 characters."""
+
+    pad_id, bos_id, eos_id, vocab_size = 0, 1, 2, 259
+
+    def encode(self, text, bos=True, eos=False):
+        return ([1] if bos else []) + [b + 3 for b in text.encode("utf-8")] + ([2] if eos else [])
+
+    def decode(self, ids):
+        return bytes(i - 3 for i in ids if i >= 3).decode("utf-8", errors="replace")
+
+
+def tiny(vocab=259, seed=0, **kw) -> Llama:
+    torch.manual_seed(seed)
+    base = dict(dim=32, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=vocab, max_seq_len=96, multiple_of=8)
+    base.update(kw)
+    model = Llama(LlamaConfig(**base)).eval()
+    with torch.no_grad():  # larger weights than the init so the distribution is far from uniform
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.mul_(4.0)
+    return model
+
+
+def bigram_model(logits: torch.Tensor) -> Llama:
+    """A Llama whose next-token logits depend only on the current token: logits[t] (V x V)."""
+    V = logits.shape[0]
+    model = Llama(LlamaConfig(dim=V, n_layers=1, n_heads=2, vocab_size=V, hidden_dim=8, max_seq_len=128,
+                              tie_embeddings=False)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.tok_embeddings.weight.copy_(torch.eye(V))  # one-hot states
+        model.norm.weight.fill_(1.0 / math.sqrt(V))  # RMSNorm(one-hot) * weight = one-hot
+        model.layers[0].attention_norm.weight.fill_(1.0)
+        model.layers[0].ffn_norm.weight.fill_(1.0)  # wo and w2 are zero: the block adds nothing
+        model.output.weight.copy_(logits.t())
+    return model
+
+
+def reference_greedy(model: Llama, ids: list[int], n: int) -> list[int]:
+    """Greedy decoding by recomputing the whole sequence each step (no cache)."""
+    seq = list(ids)
+    for _ in range(n):
+        with torch.no_grad():
+            seq.append(int(model(torch.tensor([seq])).logits[0, -1].argmax()))
+    return seq[len(ids):]
+
+
+def sequence_logprob(model: Llama, prompt: list[int], out: list[int]) -> float:
+    with torch.no_grad():
+        logp = model(torch.tensor([prompt + out])).logits[0].log_softmax(-1)
+    return sum(float(logp[len(prompt) - 1 + i, t]) for i, t in enumerate(out))
+
+
+PROMPTS = ["Hi", "Once upon a time, there was", "Tim and Lily were playing.", "A"]
+
+
+def test_greedy_with_cache_equals_full_recomputation():
+    model, tok = tiny(), ByteTok()
+    for p in PROMPTS[:2]:
+        ids = tok.encode(p)
+        res = generate(model, None, [ids], max_new_tokens=64, ignore_eos=True)[0]
+        assert res.tokens == reference_greedy(model, ids, 64)
+        assert res.finish_reason == "length"
+
+
+def test_fast_step_matches_model_forward():
+    model = tiny()
+    cfg = model.config
+    seq = torch.randint(3, cfg.vocab_size, (3, 20))
+    with torch.no_grad():
+        full = model(seq).logits
+        cache = KVCache(cfg, 3, 32)
+        model(seq[:, :10], kv_cache=cache)
+        step = FastStep(model)
+        for t in range(10, 20):
+            got = step(seq[:, t], torch.full((3,), t), cache)
+            torch.testing.assert_close(got, full[:, t], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_batched_left_padded_equals_one_by_one(fast):
+    model, tok = tiny(), ByteTok()
+    cfg = GenerationConfig(max_new_tokens=24, ignore_eos=True, logprobs=True)
+    together = generate(model, tok, PROMPTS, cfg, batch_size=8, fast=fast)
+    for p, r in zip(PROMPTS, together):
+        alone = generate(model, tok, [p], cfg, fast=fast)[0]
+        assert r.prompt == p and r.tokens == alone.tokens and r.text == alone.text
+        assert r.logprobs == pytest.approx(alone.logprobs, abs=1e-4)
+
+
+def test_top_k_1_and_tiny_top_p_equal_greedy():
+    model, tok = tiny(), ByteTok()
+    greedy = generate(model, tok, PROMPTS, max_new_tokens=20, ignore_eos=True)
+    for extra in ({"top_k": 1}, {"top_p": 1e-9}, {"min_p": 1.0}):
+        sampled = generate(model, tok, PROMPTS, max_new_tokens=20, ignore_eos=True, temperature=1.3, seed=5, **extra)
+        assert [r.tokens for r in sampled] == [r.tokens for r in greedy], extra
+
+
+def test_beam_one_equals_greedy_and_wider_beams_are_at_least_as_likely():
+    model, tok = tiny(), ByteTok()
+    for p in PROMPTS[:3]:
+        ids = tok.encode(p)
+        greedy = generate(model, None, [ids], max_new_tokens=12, ignore_eos=True)[0]
+        cfg1 = GenerationConfig(max_new_tokens=12, ignore_eos=True, num_beams=1)
+        one = _beam_search(model, _Row(ids, 12, "length"), cfg1, set(), None, 0, True)[0]
+        assert one.tokens == greedy.tokens
+        g = sequence_logprob(model, ids, greedy.tokens)
+        for k in (2, 4):
+            best = generate(model, None, [ids], max_new_tokens=12, ignore_eos=True, num_beams=k,
+                            length_penalty=0.0)[0]
+            lp = sequence_logprob(model, ids, best.tokens)
+            assert lp >= g - 1e-4
+            assert best.score == pytest.approx(lp, abs=1e-3)
+
+
+def test_beam_search_with_enough_beams_is_exhaustive():
+    torch.manual_seed(3)
+    V = 6
+    model = tiny(vocab=V, seed=3, max_seq_len=16)
+    prompt = [1, 4]
+    res = generate(model, None, [prompt], max_new_tokens=3, ignore_eos=True, num_beams=V * V, length_penalty=0.0,
+                   num_return_sequences=3)
+    brute = sorted(((sequence_logprob(model, prompt, list(s)), list(s)) for s in itertools.product(range(V), repeat=3)),
+                   reverse=True)
+    assert [r.tokens for r in res] == [s for _, s in brute[:3]]
+
+
+def test_beam_search_stops_at_eos_and_returns_sorted_hypotheses():
+    model, tok = tiny(seed=1), ByteTok()
+    res = generate(model, tok, ["Hello"], max_new_tokens=30, num_beams=4, num_return_sequences=4,
+                   stop_token_ids=(tok.encode("e", bos=False)[0],))
+    assert len(res) == 4
+    scores = [r.score for r in res]
+    assert scores == sorted(scores, reverse=True)
+    assert all(r.finish_reason in ("stop", "length") for r in res)
+
+
+def looping_bigram() -> Llama:
+    """Greedy loops 3->4->5->6->3; every other token is a close second choice."""
+    V = 24
+    logits = torch.full((V, V), -5.0)
+    for t in range(V):
+        for j in range(3, V):
+            logits[t, j] = 1.0 + 0.01 * ((j * 7) % 11)
+        logits[t, 3 + (t - 3 + 1) % 4 if 3 <= t < 7 else 3] = 2.0
+    return bigram_model(logits)
+
+
+def test_repetition_penalty_lowers_repeated_ngrams_on_a_looping_model():
+    model = looping_bigram()
+    greedy = generate(model, None, [[1, 3]], max_new_tokens=40)[0].tokens
+    penal = generate(model, None, [[1, 3]], max_new_tokens=40, repetition_penalty=2.5)[0].tokens
+    assert repeated_ngram_rate(greedy, 4) > 0.8
+    assert repeated_ngram_rate(penal, 4) < repeated_ngram_rate(greedy, 4) - 0.3
+    # frequency penalty and no-repeat-ngram help too
+    freq = generate(model, None, [[1, 3]], max_new_tokens=40, frequency_penalty=0.6)[0].tokens
+    assert repeated_ngram_rate(freq, 4) < repeated_ngram_rate(greedy, 4)
+    nr = generate(model, None, [[1, 3]], max_new_tokens=15, no_repeat_ngram_size=2)[0].tokens
+    seq = [1, 3] + nr
+    bigrams = list(zip(seq, seq[1:]))
+    assert len(bigrams) == len(set(bigrams))
+
+
+def test_penalty_and_filter_formulas():
+    logits = torch.tensor([[2.0, -1.0, 0.5, 3.0, -2.0]])
+    from babyllama.generate import apply_presence_frequency, apply_repetition_penalty
+
+    seen = torch.tensor([[True, True, False, False, False]])
+    got = apply_repetition_penalty(logits, seen, 2.0)
+    assert got.tolist() == [[1.0, -2.0, 0.5, 3.0, -2.0]]
+    counts = torch.tensor([[0.0, 2.0, 1.0, 0.0, 0.0]])
+    got = apply_presence_frequency(logits, counts, 0.5, 0.25)
+    assert got.tolist() == [[2.0, -1.0 - 0.5 - 0.5, 0.5 - 0.5 - 0.25, 3.0, -2.0]]
+    assert torch.isinf(filter_top_k(logits, 2)).tolist() == [[False, True, True, False, True]]
+    probs = logits.softmax(-1)[0]  # order: 3 (0.60), 0 (0.22), 2 (0.08), 1 (0.03), 4 (0.01)
+    keep = torch.isfinite(filter_top_p(logits, 0.7))[0].tolist()
+    assert keep == [True, False, False, True, False] and probs[3] < 0.7 < probs[3] + probs[0]
+    keep = torch.isfinite(filter_min_p(logits, 0.1))[0].tolist()
+    assert keep == [bool(p >= 0.1 * probs.max()) for p in probs]
+
+
+def test_sampling_follows_the_distribution_and_seeds_reproduce():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.2]])).repeat(20000, 1)
+    g = torch.Generator().manual_seed(0)
+    draws = sample_from(logits, g)
+    freq = torch.bincount(draws, minlength=3).float() / len(draws)
+    assert torch.allclose(freq, torch.tensor([0.5, 0.3, 0.2]), atol=0.015)
+    model, tok = tiny(), ByteTok()
+    a = generate(model, tok, PROMPTS, max_new_tokens=16, temperature=1.0, seed=7)
+    b = generate(model, tok, PROMPTS, max_new_tokens=16, temperature=1.0, seed=7)
+    c = generate(model, tok, PROMPTS, max_new_tokens=16, temperature=1.0, seed=8)
+    assert [r.tokens for r in a] == [r.tokens for r in b]
+    assert [r.tokens for r in a] != [r.tokens for r in c]
+
+
+def test_num_return_sequences_and_order():
+    model, tok = tiny(), ByteTok()
+    res = generate(model, tok, PROMPTS[:2], max_new_tokens=8, temperature=1.0, seed=1, num_return_sequences=3)
+    assert [(r.prompt_index, r.sample_index) for r in res] == [(i, j) for i in range(2) for j in range(3)]
+
+
+def test_logprobs_and_entropies_match_full_forward():
+    model, tok = tiny(), ByteTok()
+    r = generate(model, tok, ["Once"], max_new_tokens=10, temperature=1.0, seed=2, logprobs=True, ignore_eos=True)[0]
+    with torch.no_grad():
+        logp = model(torch.tensor([r.prompt_tokens + r.tokens])).logits[0].log_softmax(-1)
+    P = len(r.prompt_tokens)
+    for i, t in enumerate(r.tokens):
+        assert r.logprobs[i] == pytest.approx(float(logp[P - 1 + i, t]), abs=1e-4)
+        ent = float(-(logp[P - 1 + i].exp() * logp[P - 1 + i]).sum())
+        assert r.entropies[i] == pytest.approx(ent, abs=1e-4)
+
+
+def utf8_loop() -> Llama:
+    """Loops over the bytes of 'é' (C3 A9) then ' ' so characters are split across tokens."""
+    V = 259
+    logits = torch.full((V, V), -10.0)
+    nxt = {1: 0xC3 + 3, 0xC3 + 3: 0xA9 + 3, 0xA9 + 3: 0x20 + 3, 0x20 + 3: 0xC3 + 3}
+    for a, b in nxt.items():
+        logits[a, b] = 10.0
+    logits[3:, 0xC3 + 3] = 5.0
+    return bigram_model(logits)
+
+
+def test_stop_tokens_and_strings():
+    model, tok = utf8_loop(), ByteTok()
+    r = generate(model, tok, [[1]], max_new_tokens=20, stop_token_ids=(0x20 + 3,))[0]
+    assert r.finish_reason == "stop" and r.text == "é" and r.tokens == [0xC3 + 3, 0xA9 + 3]
+    r = generate(model, tok, [[1]], max_new_tokens=20, stop=("é é",))[0]
+    assert r.finish_reason == "stop" and r.text == ""
+    r = generate(model, tok, [[1]], max_new_tokens=20, stop=(" é",))[0]
+    assert r.text == "é"
+    r = generate(model, tok, [[1]], max_new_tokens=7)[0]
+    assert r.text == "é é é" and r.finish_reason == "length"
+
+
+def test_streaming_concatenates_to_text_and_never_splits_characters():
+    model, tok = utf8_loop(), ByteTok()
+    pieces: list[tuple[int, str]] = []
+    res = generate(model, tok, [[1], [1, 3 + ord("a")]], max_new_tokens=11, stream=lambda i, s: pieces.append((i, s)))
+    for i, r in enumerate(res):
+        mine = [s for j, s in pieces if j == i]
+        assert "".join(mine) == r.text and len(mine) > 2
+        assert all("\ufffd" not in s for s in mine)
+    pieces.clear()
+    res = generate(model, tok, [[1]], max_new_tokens=30, stop=("é é é",), stream=lambda i, s: pieces.append((i, s)))
+    assert "".join(s for _, s in pieces) == res[0].text == "é é "
+
+
+def test_stream_with_a_real_sentencepiece_tokenizer_keeps_spaces():
+    from babyllama.tokenizer import train_tokenizer
+
+    docs = ["Once upon a time there was a little dog named Spot. He liked to run in the park."] * 40 + \
+           ["Tim and Lily were playing with a big red ball. Lily was happy."] * 40
+    tok = train_tokenizer(docs, 200)
+    model = tiny(vocab=tok.vocab_size)
+    pieces: list[str] = []
+    r = generate(model, tok, ["Once upon a"], max_new_tokens=20, temperature=1.0, seed=0, ignore_eos=True,
+                 stream=lambda i, s: pieces.append(s))[0]
+    assert "".join(pieces) == r.text
+    assert tok.decode(r.prompt_tokens + r.tokens) == "Once upon a" + r.text
+
+
+def test_context_limit_and_truncation():
+    model, tok = tiny(max_seq_len=40), ByteTok()
+    r = generate(model, tok, ["x" * 30], max_new_tokens=50, ignore_eos=True)[0]
+    assert r.finish_reason == "context" and len(r.prompt_tokens) + len(r.tokens) == 40
+    with pytest.warns(UserWarning, match="longer than the context"):
+        r = generate(model, tok, ["y" * 60], max_new_tokens=10, ignore_eos=True)[0]
+    assert r.prompt_tokens[0] == tok.bos_id and len(r.prompt_tokens) == 30 and len(r.tokens) == 10
+    with pytest.raises(BabyLlamaError, match="prompt 0"):
+        generate(model, tok, ["y" * 60], max_new_tokens=10, truncate="error")
+
+
+@pytest.mark.parametrize("bad, name", [
+    ({"top_p": 0.0}, "top_p"), ({"top_p": 1.5}, "top_p"), ({"num_beams": 0}, "num_beams"),
+    ({"temperature": -1.0}, "temperature"), ({"max_new_tokens": 0}, "max_new_tokens"),
+    ({"num_beams": 2, "temperature": 0.5}, "temperature"), ({"num_beams": 2, "num_return_sequences": 3},
+                                                            "num_return_sequences"),
+    ({"num_return_sequences": 2}, "num_return_sequences"), ({"repetition_penalty": 0.0}, "repetition_penalty"),
+    ({"min_p": 2.0}, "min_p"), ({"top_k": -1}, "top_k"), ({"stop": ("",)}, "stop"), ({"truncate": "right"}, "truncate"),
+])
+def test_invalid_settings_name_the_setting(bad, name):
+    with pytest.raises(SettingError, match=name) as e:
+        GenerationConfig(**bad)
+    assert isinstance(e.value, ValueError) and "\n" not in str(e.value)
+
+
+def test_bad_inputs():
+    model, tok = tiny(), ByteTok()
+    with pytest.raises(SettingError, match="empty"):
+        generate(model, tok, [""], add_bos=False)
+    with pytest.raises(SettingError, match="outside the vocabulary"):
+        generate(model, tok, ["a"], stop_token_ids=(999,))
+    with pytest.raises(SettingError, match="unknown generation setting"):
+        generate(model, tok, ["a"], temprature=1.0)
+    with pytest.raises(SettingError, match="beam"):
+        generate(model, tok, ["a"], num_beams=2, stream=lambda i, s: None)
+    with pytest.raises(BabyLlamaError, match="vocab_size"):
+        generate(tiny(vocab=100), tok, ["a"])
+    # an empty prompt with BOS is unconditional generation from BOS
+    assert generate(model, tok, [""], max_new_tokens=3, ignore_eos=True)[0].prompt_tokens == [tok.bos_id]
+
+
+# ---- model folder, loading and CLI -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from babyllama.checkpoint import save_model
+    from babyllama.tokenizer import train_tokenizer
+
+    docs = ["Once upon a time there was a little dog named Spot. He liked to run in the park."] * 40 + \
+           ["Tim and Lily were playing with a big red ball. Lily was happy."] * 40
+    d = tmp_path_factory.mktemp("gen")
+    tok = train_tokenizer(docs, 200)
+    model = tiny(vocab=tok.vocab_size, max_seq_len=64)
+    save_model(model, d / "model", tok)
+    other = train_tokenizer(docs[::-1] + ["zzz qqq xxx"] * 5, 200)
+    other.save(d / "other.model")
+    train_tokenizer(docs, 180).save(d / "small.model")
+    return d
+
+
+def _run(argv, monkeypatch=None, stdin=None):
+    from babyllama import generate as gen
+
+    p = argparse.ArgumentParser()
+    gen.add_arguments(p)
+    args = p.parse_args(argv)
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    return gen.run(args)
+
+
+def test_load_for_inference_refuses_mismatched_tokenizers(model_dir):
+    model, tok = load_for_inference(model_dir / "model")
+    assert tok.vocab_size == model.config.vocab_size and not model.training
+    with pytest.raises(BabyLlamaError, match="differs"):
+        load_for_inference(model_dir / "model", model_dir / "other.model")
+    with pytest.raises(BabyLlamaError, match="vocab_size"):
+        load_for_inference(model_dir / "model", model_dir / "small.model")
+    with pytest.raises(BabyLlamaError, match="no such model folder"):
+        load_for_inference(model_dir / "nope")
+
+
+def test_cli_writes_jsonl_and_reads_files_and_stdin(model_dir, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "r.jsonl"
+    assert _run([str(model_dir / "model"), "--prompt", "Once upon", "--prompt", "Tim", "--max-new-tokens", "8",
+                 "--temperature", "0.9", "--top-p", "0.9", "--seed", "1", "--num-return-sequences", "2",
+                 "--logprobs", "--out", str(out), "--quiet"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 4 and rows[0]["config"]["top_p"] == 0.9
+    assert all(len(r["logprobs"]) == len(r["tokens"]) for r in rows)
+    pf = tmp_path / "p.txt"
+    pf.write_text("Once upon\n\nTim and Lily\n")
+    assert _run([str(model_dir / "model"), "--prompts-file", str(pf), "--max-new-tokens", "4", "--quiet"]) == 0
+    assert capsys.readouterr().out.count("--- prompt") == 2
+    assert _run([str(model_dir / "model"), "--max-new-tokens", "4", "--stream", "--quiet"], monkeypatch,
+                stdin="Once\nTim\n") == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Once") and "\nTim" in text
+
+
+def test_cli_bad_inputs(model_dir, tmp_path):
+    empty = tmp_path / "e.txt"
+    empty.write_text("\n\n")
+    with pytest.raises(BabyLlamaError, match="no prompts"):
+        _run([str(model_dir / "model"), "--prompts-file", str(empty)])
+    bad = tmp_path / "b.txt"
+    bad.write_bytes(b"\xff\xfe bad")
+    with pytest.raises(BabyLlamaError, match="UTF-8"):
+        read_prompts(bad)
+    jl = tmp_path / "p.jsonl"
+    jl.write_text('{"prompt": "hi"}\n{"text": "x"}\n')
+    with pytest.raises(BabyLlamaError, match=r"p.jsonl:2: .*prompt"):
+        read_prompts(jl)
+    with pytest.raises(SettingError, match="top_p"):
+        _run([str(model_dir / "model"), "--prompt", "x", "--top-p", "0"])
+
+
+def test_stop_ids_include_eos_unless_ignored():
+    assert _stop_ids(GenerationConfig(stop_token_ids=(5,)), 2, 10) == {2, 5}
+    assert _stop_ids(GenerationConfig(ignore_eos=True), 2, 10) == set()
