@@ -15,7 +15,8 @@ from babyllama.classify import data as cdata
 from babyllama.classify import stats
 from babyllama.classify.finetune import ClassificationObjective, FinetuneConfig, finetune, compute_features
 from babyllama.classify.head import Classifier, last_real_index
-from babyllama.classify.prompting import DEFAULT_TEMPLATE, build_context, join_label_names, label_token_ids, score_labels
+from babyllama.classify.prompting import (DEFAULT_TEMPLATE, build_context, join_label_names, label_token_ids,
+                                         score_labels)
 from babyllama.model import Llama, LlamaConfig
 from babyllama.utils.io import BabyLlamaError
 

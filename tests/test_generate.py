@@ -43,16 +43,17 @@ def tiny(vocab=259, seed=0, **kw) -> Llama:
 def bigram_model(logits: torch.Tensor) -> Llama:
     """A Llama whose next-token logits depend only on the current token: logits[t] (V x V)."""
     V = logits.shape[0]
-    model = Llama(LlamaConfig(dim=V, n_layers=1, n_heads=2, vocab_size=V, hidden_dim=8, max_seq_len=128,
+    D = (V + 3) // 4 * 4  # state size: one-hot in the first V dims
+    model = Llama(LlamaConfig(dim=D, n_layers=1, n_heads=2, vocab_size=V, hidden_dim=8, max_seq_len=128,
                               tie_embeddings=False)).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.zero_()
-        model.tok_embeddings.weight.copy_(torch.eye(V))  # one-hot states
-        model.norm.weight.fill_(1.0 / math.sqrt(V))  # RMSNorm(one-hot) * weight = one-hot
+        model.tok_embeddings.weight.copy_(torch.eye(V, D))  # one-hot states
+        model.norm.weight.fill_(1.0 / math.sqrt(D))  # RMSNorm(one-hot) * weight = one-hot
         model.layers[0].attention_norm.weight.fill_(1.0)
         model.layers[0].ffn_norm.weight.fill_(1.0)  # wo and w2 are zero: the block adds nothing
-        model.output.weight.copy_(logits.t())
+        model.output.weight[:, :V].copy_(logits.t())
     return model
 
 
@@ -250,8 +251,10 @@ def test_stop_tokens_and_strings():
     assert r.finish_reason == "stop" and r.text == ""
     r = generate(model, tok, [[1]], max_new_tokens=20, stop=(" é",))[0]
     assert r.text == "é"
-    r = generate(model, tok, [[1]], max_new_tokens=7)[0]
+    r = generate(model, tok, [[1]], max_new_tokens=8)[0]
     assert r.text == "é é é" and r.finish_reason == "length"
+    r = generate(model, tok, [[1]], max_new_tokens=7)[0]  # ends inside a character
+    assert r.text == "é é \ufffd"
 
 
 def test_streaming_concatenates_to_text_and_never_splits_characters():
@@ -263,8 +266,8 @@ def test_streaming_concatenates_to_text_and_never_splits_characters():
         assert "".join(mine) == r.text and len(mine) > 2
         assert all("\ufffd" not in s for s in mine)
     pieces.clear()
-    res = generate(model, tok, [[1]], max_new_tokens=30, stop=("é é é",), stream=lambda i, s: pieces.append((i, s)))
-    assert "".join(s for _, s in pieces) == res[0].text == "é é "
+    res = generate(model, tok, [[1]], max_new_tokens=30, stop=(" é é",), stream=lambda i, s: pieces.append((i, s)))
+    assert "".join(s for _, s in pieces) == res[0].text == "é"
 
 
 def test_stream_with_a_real_sentencepiece_tokenizer_keeps_spaces():
@@ -272,7 +275,7 @@ def test_stream_with_a_real_sentencepiece_tokenizer_keeps_spaces():
 
     docs = ["Once upon a time there was a little dog named Spot. He liked to run in the park."] * 40 + \
            ["Tim and Lily were playing with a big red ball. Lily was happy."] * 40
-    tok = train_tokenizer(docs, 200)
+    tok = train_tokenizer(docs, 320)
     model = tiny(vocab=tok.vocab_size)
     pieces: list[str] = []
     r = generate(model, tok, ["Once upon a"], max_new_tokens=20, temperature=1.0, seed=0, ignore_eos=True,
@@ -331,12 +334,12 @@ def model_dir(tmp_path_factory):
     docs = ["Once upon a time there was a little dog named Spot. He liked to run in the park."] * 40 + \
            ["Tim and Lily were playing with a big red ball. Lily was happy."] * 40
     d = tmp_path_factory.mktemp("gen")
-    tok = train_tokenizer(docs, 200)
+    tok = train_tokenizer(docs, 320)
     model = tiny(vocab=tok.vocab_size, max_seq_len=64)
     save_model(model, d / "model", tok)
-    other = train_tokenizer(docs[::-1] + ["zzz qqq xxx"] * 5, 200)
+    other = train_tokenizer(docs[::-1] + ["zzz qqq xxx"] * 5, 320)
     other.save(d / "other.model")
-    train_tokenizer(docs, 180).save(d / "small.model")
+    train_tokenizer(docs, 300).save(d / "small.model")
     return d
 
 
@@ -400,3 +403,15 @@ def test_cli_bad_inputs(model_dir, tmp_path):
 def test_stop_ids_include_eos_unless_ignored():
     assert _stop_ids(GenerationConfig(stop_token_ids=(5,)), 2, 10) == {2, 5}
     assert _stop_ids(GenerationConfig(ignore_eos=True), 2, 10) == set()
+
+
+def test_fast_step_is_rebuilt_when_weights_change():
+    from babyllama.generate import fast_step_for
+
+    model, tok = tiny(), ByteTok()
+    assert fast_step_for(model) is fast_step_for(model)
+    before = generate(model, tok, ["Once"], max_new_tokens=12, ignore_eos=True)[0].tokens
+    with torch.no_grad():
+        model.layers[0].feed_forward.w2.weight.mul_(-3.0)
+    after = generate(model, tok, ["Once"], max_new_tokens=12, ignore_eos=True)[0].tokens
+    assert after == reference_greedy(model, tok.encode("Once"), 12) and after != before

@@ -153,10 +153,25 @@ def test_refuses_to_mix_runs(data_dir, tmp_path):
         train(tiny_cfg(data_dir, run, "optim.max_steps=2"), quiet=True)
     with pytest.raises(BabyLlamaError, match="holds a different run"):
         train(tiny_cfg(data_dir, run, "optim.max_steps=3"), quiet=True)
+    # a start that fails (here: missing data) leaves the old run alone, even with overwrite
+    with pytest.raises(BabyLlamaError, match="data folder not found"):
+        train(tiny_cfg(tmp_path / "missing", run, "optim.max_steps=3"), quiet=True, overwrite=True)
+    assert (run / "model" / "model.safetensors").is_file() and max(r["step"] for r in records(run)) == 2
     res = train(tiny_cfg(data_dir, run, "optim.max_steps=3"), quiet=True, overwrite=True)
     assert res.step == 3 and max(r["step"] for r in records(run)) == 3
     with pytest.raises(BabyLlamaError, match="no run to resume"):
         train(tiny_cfg(data_dir, tmp_path / "empty"), resume=True, quiet=True)
+
+
+def test_init_from_continues_from_a_model_folder(data_dir, tmp_path):
+    first = train(tiny_cfg(data_dir, tmp_path / "a", "optim.max_steps=6"), quiet=True)
+    cont = tiny_cfg(data_dir, tmp_path / "b", "optim.max_steps=2", f"train.init_from={first.model_dir}",
+                    "model.dim=64", "model.dropout=0.1")  # [model] is replaced by the folder's, except dropout
+    res = train(cont, quiet=True)
+    start = records(tmp_path / "b")[0]
+    assert start["step"] == 0 and start["val_loss"] == pytest.approx(first.val_loss, rel=1e-6)
+    model, _ = load_model(res.model_dir)
+    assert model.config.dim == 32 and model.config.dropout == 0.1
 
 
 def test_grad_accumulation_equals_bigger_batch(data_dir, tmp_path):

@@ -110,7 +110,8 @@ class TrainSection:
     num_samples: int = _f(3, "samples printed and written to samples.txt", check="nonneg")
     sample_temperature: float = _f(0.8, "sampling temperature (0 = greedy)", check="nonneg")
     sample_top_k: int = _f(40, "sample among the k most likely tokens (0 = all)", check="nonneg")
-    init_from: str | None = _f(None, "model folder to start from (continual pretraining); none = random init")
+    init_from: str | None = _f(None, "model folder to start from (continual pretraining; its architecture "
+                                     "replaces [model] except dropout); none = random init")
 
 
 @dataclass

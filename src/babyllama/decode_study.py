@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from babyllama.eval.textstats import distinct_n, repeated_ngram_rate, self_bleu, type_token_ratio, words
-from babyllama.generate import GenerationConfig, GenerationResult, SettingError, parse_assignments, generate
-from babyllama.utils.io import BabyLlamaError, atomic_path, atomic_write_json, atomic_write_text
+from babyllama.generate import (GenerationConfig, GenerationResult, SettingError, add_threads_argument, cli_threads,
+                                generate, parse_assignments)
+from babyllama.utils.io import atomic_path, atomic_write_json, atomic_write_text
 
 # The prompts of the assignment seeds (story prompts and the minllama sentence completion).
 BUILTIN_PROMPTS: list[str] = [
@@ -215,7 +216,7 @@ def plot(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
         ax.annotate(r["setting"], (r["distinct_2"], r["perplexity"]), fontsize=8, xytext=(3, 3),
                     textcoords="offset points")
     ax.set_xlabel("distinct-2 (higher = more diverse)")
-    ax.set_ylabel("perplexity of the generated tokens under the model (lower = more likely)")
+    ax.set_ylabel("model perplexity of its own output (lower = likelier)")
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
     with atomic_path(paths[1]) as tmp:
@@ -254,6 +255,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--device", default="cpu")
+    add_threads_argument(parser)
     parser.add_argument("--quiet", action="store_true")
 
 
@@ -268,8 +270,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"decode-study: {len(prompts)} prompts x {len(settings)} settings, {args.samples} samples per "
               f"prompt when sampling, {args.max_new_tokens} new tokens", file=sys.stderr)
     t0 = time.perf_counter()
-    rows, records = run_study(model, tok, prompts, settings, base=base, samples=args.samples,
-                              batch_size=args.batch_size, progress=not args.quiet)
+    with cli_threads(args, model):
+        rows, records = run_study(model, tok, prompts, settings, base=base, samples=args.samples,
+                                  batch_size=args.batch_size, progress=not args.quiet)
     out = Path(args.out)
     meta = {"title": f"Model `{args.model}`, {len(prompts)} prompts, {args.max_new_tokens} new tokens, "
                      f"{args.samples} samples per prompt for sampling settings, seed {args.seed}.",

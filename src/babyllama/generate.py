@@ -20,12 +20,14 @@ weights folded in, no per-step allocation of masks or rotary tables); tests chec
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
 import sys
 import time
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -319,8 +321,10 @@ class FastStep:
 
     Same maths as `Llama.forward(tokens[:, None], ..., kv_cache=cache, last_only=True)` for a query at
     cache column `cache.length`: q/k/v and w1/w3 are fused into single (transposed) matrices with the
-    RMSNorm weights folded in, rotary embeddings are one complex multiply by a precomputed table, and
-    grouped-query attention goes to SDPA directly. Build one per generate call (weights are copied).
+    RMSNorm weights and the 1/sqrt(head_dim) attention scale folded in, rotary embeddings are one
+    complex multiply by a precomputed table, and attention for the single query is two batched
+    matmuls with the query heads grouped per kv head (no repeated keys). The layer and output weights
+    are copied into this layout once; `fast_step_for(model)` keeps one per model until its weights change.
     """
 
     def __init__(self, model: Llama) -> None:
@@ -334,16 +338,16 @@ class FastStep:
                 a, f = blk.attention, blk.feed_forward
                 g1 = (blk.attention_norm.weight * scale)[:, None]
                 g2 = (blk.ffn_norm.weight * scale)[:, None]
-                wqkv = torch.cat([a.wq.weight, a.wk.weight, a.wv.weight]).t() * g1
+                wq = a.wq.weight / math.sqrt(cfg.head_dim)  # rotation is linear: scale q before it
+                wqkv = torch.cat([wq, a.wk.weight, a.wv.weight]).t() * g1
                 w13 = torch.cat([f.w1.weight, f.w3.weight]).t() * g2
                 self.layers.append((wqkv.contiguous(), a.wo.weight.t().contiguous(), w13.contiguous(),
                                     f.w2.weight.t().contiguous()))
-            self.out_w = model.output.weight
+            self.out_t = model.output.weight.t().contiguous()  # (dim, vocab): faster than the (vocab, dim) view
             self.emb = model.tok_embeddings.weight
             self.final = (model.norm.weight * scale).detach()
         w = self.emb
         self.eps = torch.full((cfg.dim,), cfg.norm_eps, dtype=w.dtype, device=w.device)
-        self.final_eps = self.eps
         cos, sin = rope_cos_sin(self.D, torch.arange(cfg.max_seq_len, device=w.device), cfg.rope_theta)
         self.rot = torch.view_as_real(torch.complex(cos, sin)).to(w.dtype).contiguous()  # (T, D/2, 2)
         self.nqk = (self.H + self.Hkv) * self.D
@@ -352,15 +356,22 @@ class FastStep:
     def _norm(self, x: torch.Tensor) -> torch.Tensor:
         return x * torch.addcmul(self.eps, x, x).sum(-1, keepdim=True).rsqrt_()
 
+    @torch.inference_mode()
     def __call__(self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache,
-                 mask: torch.Tensor | None = None) -> torch.Tensor:
-        """tokens, positions (B,); mask (B, 1, 1, cache.length + 1) bool or None. Returns logits (B, V)."""
+                 keys: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens, positions (B,); keys (B, cache.length + 1) bool marks real tokens (None: all).
+        Returns logits (B, V) and advances the cache by one position."""
         B = tokens.shape[0]
         H, Hkv, D, nqk = self.H, self.Hkv, self.D, self.nqk
+        rep = H // Hkv
         t = cache.length
         L = t + 1
         if L > cache.max_len:
             raise ValueError(f"KV cache full: {L} positions needed, cache holds {cache.max_len}")
+        bias = None
+        if keys is not None:
+            bias = torch.zeros(keys.shape, dtype=self.emb.dtype, device=keys.device).masked_fill_(~keys, float("-inf"))
+            bias = bias.view(B, 1, 1, L)
         rot = torch.view_as_complex(self.rot.index_select(0, positions)).unsqueeze(1)  # (B, 1, D/2)
         x = F.embedding(tokens, self.emb)
         for i, (wqkv, wo, w13, w2) in enumerate(self.layers):
@@ -370,17 +381,37 @@ class FastStep:
             kc, vc = cache.k[i], cache.v[i]
             kc[:, :, t] = qk[:, H:]
             vc[:, :, t] = qkv[:, nqk:].view(B, Hkv, D)
-            o = F.scaled_dot_product_attention(qk[:, :H].unsqueeze(2), kc[:, :, :L], vc[:, :, :L],
-                                               attn_mask=mask, enable_gqa=Hkv != H)
+            k = kc[:, :, :L].view(B * Hkv, L, D)  # merging (B, Hkv) keeps this a view
+            scores = torch.bmm(qk[:, :H].reshape(B * Hkv, rep, D), k.transpose(1, 2))
+            if bias is not None:
+                scores = (scores.view(B, Hkv, rep, L) + bias).view(B * Hkv, rep, L)
+            o = torch.bmm(scores.softmax(-1), vc[:, :, :L].view(B * Hkv, L, D))  # (B * Hkv, rep, D)
             x = torch.addmm(x, o.view(B, H * D), wo)
             gu = self._norm(x) @ w13
             x = torch.addmm(x, F.silu(gu[:, :self.hidden]) * gu[:, self.hidden:], w2)
         cache.length = L
-        return F.linear(self._norm(x) * self.final, self.out_w).float()
+        return (self._norm(x) * self.final) @ self.out_t
 
 
 def _is_llama(model: Any) -> bool:
     return isinstance(model, Llama)
+
+
+_FAST: "weakref.WeakKeyDictionary[Llama, tuple[tuple, FastStep]]" = weakref.WeakKeyDictionary()
+
+
+def fast_step_for(model: Llama) -> FastStep:
+    """A FastStep for `model`, reused while its parameters are unchanged (same storage and version)."""
+    try:
+        sig = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in model.parameters())
+    except RuntimeError:  # inference tensors have no version counter: do not cache
+        return FastStep(model)
+    hit = _FAST.get(model)
+    if hit is not None and hit[0] == sig:
+        return hit[1]
+    step = FastStep(model)
+    _FAST[model] = (sig, step)
+    return step
 
 
 # ---- text bookkeeping ------------------------------------------------------------------------------
@@ -412,17 +443,13 @@ class _Text:
             return -1
         start = max(0, self.checked - self.hold)
         hits = [i for i in (text.find(s, start) for s in self.stops) if i >= 0]
-        self.checked = len(text)
+        self.checked = len(text.rstrip("\ufffd"))  # a trailing incomplete character may still change
         return min(hits) if hits else -1
 
     def new_piece(self, text: str, final: bool) -> str:
         """Text safe to show now: complete UTF-8 and not possibly the start of a stop string."""
-        if not final:
-            end = len(text)
-            while end > 0 and text[end - 1] == "\ufffd":
-                end -= 1
-            end = min(end, len(text) - self.hold) if self.hold else end
-            text = text[:max(end, 0)]
+        if not final:  # hold back a trailing incomplete character and a possible stop-string start
+            text = text[:max(len(text.rstrip("\ufffd")) - self.hold, 0)]
         if not text.startswith(self.emitted) or len(text) <= len(self.emitted):
             return ""
         piece = text[len(self.emitted):]
@@ -476,10 +503,9 @@ def _prefill(model: Llama, rows: Sequence[_Row], cache_len: int, pad_id: int
 
 def _step_fn(model: Llama, fast: bool) -> Callable[..., torch.Tensor]:
     if fast and _is_llama(model) and model.tok_embeddings.weight.dtype in (torch.float32, torch.float64):
-        return FastStep(model)
+        return fast_step_for(model)
 
-    def slow(tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache, mask: torch.Tensor | None):
-        keys = None if mask is None else mask[:, 0, 0, :]
+    def slow(tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache, keys: torch.Tensor | None):
         out = model(tokens[:, None], attention_mask=keys, positions=positions[:, None], kv_cache=cache,
                     last_only=True)
         return out.logits[:, -1].float()
@@ -487,6 +513,7 @@ def _step_fn(model: Llama, fast: bool) -> Callable[..., torch.Tensor]:
     return slow
 
 
+@torch.inference_mode()
 def _run_batch(model: Llama, rows: list[_Row], cfg: GenerationConfig, stop_ids: set[int], texts: list[_Text] | None,
                stream: Callable[[int, str], None] | None, generator: torch.Generator | None, pad_id: int,
                fast: bool) -> None:
@@ -536,11 +563,11 @@ def _run_batch(model: Llama, rows: list[_Row], cfg: GenerationConfig, stop_ids: 
         if not active:
             break
         proc.push(tokens, ids)
-        mask = None if keys is None else keys[:, None, None, :cache.length + 1]
-        logits = step(tokens, positions, cache, mask)
+        logits = step(tokens, positions, cache, None if keys is None else keys[:, :cache.length + 1])
         positions += 1
 
 
+@torch.inference_mode()
 def _beam_search(model: Llama, row: _Row, cfg: GenerationConfig, stop_ids: set[int], text: _Text | None,
                  pad_id: int, fast: bool) -> list[_Row]:
     """Beam search for one prompt; returns up to num_beams finished hypotheses, best first."""
@@ -662,7 +689,7 @@ def _fit_prompt(ids: list[int], index: int, cfg: GenerationConfig, max_len: int,
         head = [ids[0]] if bos_id is not None and ids and ids[0] == bos_id else []
         ids = head + ids[len(ids) - (keep - len(head)):]
         warnings.warn(f"prompt {index} is longer than the context ({max_len} tokens); kept its last "
-                      f"{len(ids)} tokens", stacklevel=3)
+                      f"{len(ids)} tokens", stacklevel=4)
     room = max_len - len(ids)
     if cfg.max_new_tokens <= room:
         return ids, cfg.max_new_tokens, "length"
@@ -840,8 +867,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stream", action="store_true", help="print text token by token (one prompt at a time)")
     parser.add_argument("--batch-size", type=int, default=32, help="prompts decoded together (default 32)")
     parser.add_argument("--device", default="cpu")
+    add_threads_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="print nothing but results/errors")
     add_generation_arguments(parser)
+
+
+SMALL_MODEL_PARAMS = 5_000_000
+
+
+def add_threads_argument(parser: argparse.ArgumentParser, auto_small: bool = True) -> None:
+    help_ = ("CPU threads for torch (default: 1 for models under 5M parameters, whose decode steps are "
+             "too small to gain from threads and stall badly on a busy machine; else torch's default)"
+             if auto_small else "CPU threads for torch (default: torch's)")
+    parser.add_argument("--threads", type=int, help=help_)
+
+
+@contextlib.contextmanager
+def cli_threads(args: argparse.Namespace, model: Llama, auto_small: bool = True) -> Iterator[None]:
+    """torch's intra-op threads from --threads (see add_threads_argument) for the body, then restored."""
+    n = getattr(args, "threads", None)
+    if n is not None and n < 1:
+        raise SettingError(f"--threads {n}: must be >= 1")
+    if n is None and auto_small and model.config.num_params() < SMALL_MODEL_PARAMS and str(args.device) == "cpu":
+        n = 1
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def read_prompts(path: str | Path, field_name: str = "prompt") -> list[str]:
@@ -947,6 +1002,11 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise SettingError(f"--batch-size {args.batch_size}: must be >= 1")
     model, tok = load_for_inference(args.model, args.tokenizer, args.device)
+    with cli_threads(args, model):
+        return _run(args, cfg, model, tok)
+
+
+def _run(args: argparse.Namespace, cfg: GenerationConfig, model: Llama, tok: Any) -> int:
     if args.interactive:
         return _interactive(model, tok, cfg, args.quiet)
     prompts = list(args.prompt)

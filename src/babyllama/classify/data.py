@@ -87,7 +87,8 @@ def _to_label(value: object, names: Sequence[str] | None, where: str) -> int | s
             return int(v)
         if names is None:
             return v
-    raise BabyLlamaError(f"{where}: label {value!r} is neither an integer nor one of the label names {list(names or [])}")
+    raise BabyLlamaError(f"{where}: label {value!r} is neither an integer nor one of the label names "
+                         f"{list(names or [])}")
 
 
 def read_table(path: str | os.PathLike, text_field: str = "text", label_field: str = "label",

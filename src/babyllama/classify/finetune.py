@@ -158,10 +158,10 @@ def train_epoch(model: nn.Module, objective: Objective, batches: Iterable[Any], 
                 grad_clip: float = 0.0) -> dict[str, float]:
     """One pass over `batches`: loss, backward, (clip), step. Returns mean loss and accuracy.
 
-    This is the function boundary for the shared training loop: what classification needs from
-    `babyllama.train.loop.train` is (1) batches from any iterable instead of a TokenLoader, (2) an
-    end-of-epoch callback that evaluates dev accuracy and keeps the best weights, (3) a
-    caller-supplied optimizer (ours, minllama flavour) with a constant learning rate."""
+    This is the function boundary where `babyllama.train.loop.train` plugs in. The loop already takes
+    train_data (any BatchSource), an objective, callbacks (dev accuracy at epoch ends) and optimizer
+    "minllama_adamw" with a constant schedule; what it lacks is checkpointing a model that is not a
+    Llama (it calls save_model on the Classifier), so this small loop stands in until it can."""
     model.train()
     device = next(p for p in model.parameters()).device
     total_loss, total_acc, n = 0.0, 0.0, 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np

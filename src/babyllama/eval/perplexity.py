@@ -21,6 +21,7 @@ of the scored text, comparable across tokenizers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -156,7 +157,7 @@ def score_batch(model: Any, batch: Sequence[Window], max_logit_rows: int | None 
     hidden = model(xt, last_only=True).hidden[r, c]  # states that predict the scored tokens
     targets = xt[r, c + 1]
     vocab = model.config.vocab_size
-    step = max_logit_rows or max(256, (1 << 24) // vocab)
+    step = max_logit_rows or max(64, (1 << 23) // vocab)  # ~32 MB of logits at a time
     nll = torch.empty(len(targets), dtype=torch.float64, device=device)
     for s in range(0, len(targets), step):
         logits = model.output(hidden[s:s + step]).float()
@@ -388,10 +389,8 @@ def evaluate(model: Any, tokenizer: Any, data: str | Path, *, mode: str = "strea
         windows = (w for i, d in enumerate(counted(corpus.docs)) for w in iter_windows([d], context, stride, doc=i))
 
     per_doc: dict[int, list[float]] = {}
-    next_doc = 0
 
     def on_window(w: Window, s: float, n: int) -> None:
-        nonlocal next_doc
         if bar is not None:
             bar.update(n)
         if mode == "document" and on_document is not None:
@@ -426,6 +425,8 @@ def _progress(enabled: bool) -> Any:
 
 # ---- CLI -----------------------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from babyllama.generate import add_threads_argument
+
     parser.add_argument("model", help="model folder (config.json + model.safetensors + tokenizer.model)")
     parser.add_argument("--data", required=True,
                         help="text/JSONL/JSON/parquet file (optionally .gz/.xz) or a `babyllama prepare` folder")
@@ -442,53 +443,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--context", type=int, help="window length (default: the model's max_seq_len)")
     parser.add_argument("--stride", type=int, help="window step (default: context // 2)")
     parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
-    parser.add_argument("--max-tokens", type=int, help="stop after the documents holding this many tokens")
+    parser.add_argument("--max-tokens", type=int,
+                        help="stop after the documents (for --format whole: ~1 MB blocks) holding this many tokens")
     parser.add_argument("--out", help="write the result as JSON here")
     parser.add_argument("--per-doc-out", help="document mode: write one JSON line per document here")
     parser.add_argument("--device", default="cpu")
+    add_threads_argument(parser, auto_small=False)
     parser.add_argument("--quiet", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
-    from babyllama.generate import load_for_inference
+    from babyllama.generate import cli_threads, load_for_inference
 
     if args.per_doc_out and args.mode != "document":
         raise BabyLlamaError("--per-doc-out needs --mode document")
     model, tok = load_for_inference(args.model, args.tokenizer, args.device)
-    sink = None
-    with _maybe_atomic(args.per_doc_out) as tmp:
-        if tmp is not None:
-            sink = open(tmp, "w", encoding="utf-8")
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(cli_threads(args, model, auto_small=False))
+        on_document = None
+        if args.per_doc_out:  # written to a temp file, renamed into place only if scoring succeeds
+            sink = stack.enter_context(open(stack.enter_context(atomic_path(args.per_doc_out)), "w",
+                                            encoding="utf-8"))
 
-        def on_document(i: int, nll: float, n: int) -> None:
-            sink.write(json.dumps({"document": i, "tokens": n, "nll": nll, "mean_nll": nll / n,
-                                   "perplexity": math.exp(nll / n)}) + "\n")
+            def on_document(i: int, nll: float, n: int) -> None:
+                sink.write(json.dumps({"document": i, "tokens": n, "nll": nll, "mean_nll": nll / n,
+                                       "perplexity": math.exp(nll / n)}) + "\n")
 
-        try:
-            res = evaluate(model, tok, args.data, mode=args.mode, context=args.context, stride=args.stride,
-                           batch_size=args.batch_size, fmt=args.format, field=args.field, split=args.split,
-                           max_tokens=args.max_tokens, keep_blank_lines=args.keep_blank_lines,
-                           on_document=on_document if sink is not None else None, progress=not args.quiet)
-        finally:
-            if sink is not None:
-                sink.close()
+        res = evaluate(model, tok, args.data, mode=args.mode, context=args.context, stride=args.stride,
+                       batch_size=args.batch_size, fmt=args.format, field=args.field, split=args.split,
+                       max_tokens=args.max_tokens, keep_blank_lines=args.keep_blank_lines,
+                       on_document=on_document, progress=not args.quiet)
     print(res.summary())
     if args.out:
         d = res.to_dict()
         d.update(model=str(args.model), data=str(args.data), split=args.split, format=args.format)
         atomic_write_json(args.out, d)
     return 0
-
-
-class _maybe_atomic:
-    """atomic_path(path) when a path is given, else a no-op context yielding None."""
-
-    def __init__(self, path: str | None) -> None:
-        self.path = path
-        self.cm = atomic_path(path) if path else None
-
-    def __enter__(self) -> Path | None:
-        return self.cm.__enter__() if self.cm is not None else None
-
-    def __exit__(self, *exc: Any) -> Any:
-        return self.cm.__exit__(*exc) if self.cm is not None else None

@@ -161,24 +161,22 @@ class MetricsLog:
             self.f = None
 
 
-def prepare_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool, overwrite: bool, is_main: bool) -> None:
-    """Refuse to mix two runs in one folder; with overwrite, remove the old run's files."""
-    existing = [name for name in RUN_FILES if (run_dir / name).exists()]
+def check_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool, overwrite: bool) -> list[Path]:
+    """Refuse to mix two runs in one folder. Returns the old run's files that overwrite will replace
+    (removed only once the new run is set up, so a failing start leaves them alone)."""
+    existing = [run_dir / name for name in RUN_FILES if (run_dir / name).exists()]
     if resume:
         if not (run_dir / "config.toml").is_file():
             raise BabyLlamaError(f"{run_dir}: no run to resume here (config.toml missing); "
                                  f"start a new run without --resume")
-        return
+        return []
     if existing and not overwrite:
         old = run_dir / "config.toml"
         same = old.is_file() and _same_config(old, cfg)
         what = "this run already" if same else "a different run"
-        raise BabyLlamaError(f"{run_dir}: holds {what} ({', '.join(existing)}); pass --resume {run_dir} to "
-                             f"continue it, --overwrite to replace it, or choose another train.run_dir")
-    if existing and is_main:
-        for name in existing:
-            p = run_dir / name
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
+        raise BabyLlamaError(f"{run_dir}: holds {what} ({', '.join(p.name for p in existing)}); pass --resume "
+                             f"{run_dir} to continue it, --overwrite to replace it, or choose another train.run_dir")
+    return existing
 
 
 def _same_config(path: Path, cfg: TrainConfig) -> bool:
@@ -237,11 +235,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _try_compile(model: nn.Module, device: torch.device, probe: tuple[torch.Tensor, torch.Tensor],
+def _try_compile(model: nn.Module, device: torch.device, probe: tuple[torch.Tensor, torch.Tensor] | None,
                  objective: Objective, log: Callable[[str], None]) -> nn.Module:
-    """torch.compile the model; on CPU, fall back to eager with a warning if compiling fails."""
+    """torch.compile the model; on CPU, try one forward/backward on the probe batch and fall back to
+    eager with a warning if compiling fails (e.g. no C++ compiler)."""
     compiled = torch.compile(model)
-    if device.type != "cpu":
+    if device.type != "cpu" or probe is None:
         return compiled
     saved = torch.get_rng_state()
     try:
@@ -257,14 +256,17 @@ def _try_compile(model: nn.Module, device: torch.device, probe: tuple[torch.Tens
     return compiled
 
 
-def _log_fn(quiet: bool, is_main: bool) -> Callable[[str], None]:
-    def log(msg: str) -> None:
+def _log_fn(quiet: bool, is_main: bool) -> Callable[..., None]:
+    """Rank 0 prints through tqdm (so the progress bar stays intact); quiet keeps only warnings and
+    forced notes, which go to stderr."""
+    def log(msg: str, force: bool = False) -> None:
         if not is_main:
             return
-        if msg.startswith("warning:") or not quiet:
+        loud = force or msg.startswith("warning:")
+        if loud or not quiet:
             from tqdm import tqdm
 
-            tqdm.write(msg, file=sys.stderr if msg.startswith("warning:") else sys.stdout)
+            tqdm.write(msg, file=sys.stderr if loud else sys.stdout)
     return log
 
 
@@ -298,7 +300,8 @@ def _train(cfg: TrainConfig, info: D.DistInfo, device: torch.device, model: nn.M
     precision = pick_precision(tc.precision, device)
     log = _log_fn(quiet, info.is_main)
     run_dir = Path(tc.run_dir)
-    prepare_run_dir(run_dir, cfg, resume, overwrite, info.is_main)
+    old_files = check_run_dir(run_dir, cfg, resume, overwrite)
+    D.barrier(info)  # every rank has checked the folder before rank 0 writes into it
     if dc.batch_size % info.world_size:
         raise BabyLlamaError(f"data.batch_size ({dc.batch_size}) is the global micro-batch and must be divisible "
                              f"by the number of processes ({info.world_size})")
@@ -311,17 +314,15 @@ def _train(cfg: TrainConfig, info: D.DistInfo, device: torch.device, model: nn.M
 
     # ---- data and tokenizer
     manifest = None
-    if train_data is None or tokenizer is None or (eval_data is None and objective is None):
-        if not dc.data_dir:
-            raise BabyLlamaError("data.data_dir is not set; prepare data with `babyllama prepare --out DIR` "
-                                 "and set data.data_dir = DIR")
+    if dc.data_dir:
         from babyllama.data.prepare import load_manifest
 
         manifest = load_manifest(dc.data_dir)
-    if tokenizer is None and manifest is not None and (Path(dc.data_dir) / "tokenizer.model").is_file():
-        from babyllama.tokenizer import Tokenizer
-
-        tokenizer = Tokenizer.load(Path(dc.data_dir) / "tokenizer.model")
+    elif train_data is None:
+        raise BabyLlamaError("data.data_dir is not set; prepare data with `babyllama prepare --out DIR` "
+                             "and set data.data_dir = DIR")
+    if tokenizer is None:
+        tokenizer = _find_tokenizer(dc.data_dir if manifest is not None else None, tc.init_from, log)
     if train_data is None:
         from babyllama.data.loader import TokenLoader
 
@@ -391,16 +392,19 @@ def _train(cfg: TrainConfig, info: D.DistInfo, device: torch.device, model: nn.M
             log(f"note: the config differs from the one saved with {ckpt.name}; continuing with the new one")
         log(f"resumed from {ckpt} at step {step}")
     if info.is_main:
+        for p in old_files:  # --overwrite: the old run goes only now that the new one is ready
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.toml")
     D.barrier(info)
 
     fwd: nn.Module = raw
     if tc.compile:
-        x = torch.zeros(local_batch, dc.seq_len, dtype=torch.long, device=device)  # probe batch (LM shape)
-        fwd = _try_compile(raw, device, (x, x.clone()), objective, log)
+        x = torch.zeros(local_batch, dc.seq_len, dtype=torch.long, device=device)
+        probe = (x, x.clone()) if isinstance(objective, LanguageModeling) else None
+        fwd = _try_compile(raw, device, probe, objective, log)
     ddp = D.wrap(fwd, info, device)
-    metrics = MetricsLog(run_dir / "metrics.jsonl", info.is_main, keep_through=step if resume else None)
+    metrics = MetricsLog(run_dir / "metrics.jsonl", info.is_main, keep_through=step if ckpt is not None else None)
     flops_per_token = mcfg.flops_per_token(dc.seq_len) if hasattr(mcfg, "flops_per_token") else None
     peak = peak_flops(device, precision) * info.world_size
     amp = autocast_context(device, precision)
@@ -541,14 +545,18 @@ def _train(cfg: TrainConfig, info: D.DistInfo, device: torch.device, model: nn.M
                     last_saved = save(elapsed)
                 if stop_now:
                     interrupted = True
-                    log(f"stopped at step {step}; checkpoint {last_saved}; continue with "
-                        f"`babyllama pretrain --resume {run_dir}`")
                     break
+    except BaseException:
+        metrics.close()
+        raise
     finally:
         bar.close()
 
     elapsed = elapsed0 + time.perf_counter() - t_start
     model_dir = None
+    if interrupted:
+        log(f"note: stopped at step {step}; checkpoint {last_saved}; continue with "
+            f"`babyllama pretrain --resume {run_dir}`", force=True)
     if not interrupted:
         if last_eval != step:
             rec = {"step": step}
@@ -573,6 +581,18 @@ def _train(cfg: TrainConfig, info: D.DistInfo, device: torch.device, model: nn.M
     return TrainResult(run_dir=run_dir, step=step, train_loss=last["loss"], val_loss=last["val_loss"],
                        val_bpb=last["val_bpb"], tokens_seen=tokens_seen, elapsed=elapsed, interrupted=interrupted,
                        checkpoint=last_saved, model_dir=model_dir)
+
+
+def _find_tokenizer(data_dir: str | None, init_from: str | None, log: Callable[[str], None]) -> Any:
+    """The data's tokenizer (it made the tokens), else the init_from model's; None if neither has one."""
+    from babyllama.tokenizer import Tokenizer
+
+    paths = [Path(d) / "tokenizer.model" for d in (data_dir, init_from) if d]
+    found = [Tokenizer.load(p) for p in paths if p.is_file()]
+    if len(found) == 2 and found[0].hash != found[1].hash:
+        log(f"warning: the data's tokenizer differs from the one in {init_from}; the model is trained on "
+            f"token ids from {data_dir}")
+    return found[0] if found else None
 
 
 def _build_model(cfg: TrainConfig, data_vocab: int | None) -> Llama:
