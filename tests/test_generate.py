@@ -367,9 +367,11 @@ def test_load_for_inference_refuses_mismatched_tokenizers(model_dir):
 
 def test_cli_writes_jsonl_and_reads_files_and_stdin(model_dir, tmp_path, monkeypatch, capsys):
     out = tmp_path / "r.jsonl"
+    threads = torch.get_num_threads()
     assert _run([str(model_dir / "model"), "--prompt", "Once upon", "--prompt", "Tim", "--max-new-tokens", "8",
                  "--temperature", "0.9", "--top-p", "0.9", "--seed", "1", "--num-return-sequences", "2",
                  "--logprobs", "--out", str(out), "--quiet"]) == 0
+    assert torch.get_num_threads() == threads  # the small-model single-thread default is undone
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 4 and rows[0]["config"]["top_p"] == 0.9
     assert all(len(r["logprobs"]) == len(r["tokens"]) for r in rows)
@@ -398,6 +400,8 @@ def test_cli_bad_inputs(model_dir, tmp_path):
         read_prompts(jl)
     with pytest.raises(SettingError, match="top_p"):
         _run([str(model_dir / "model"), "--prompt", "x", "--top-p", "0"])
+    with pytest.raises(SettingError, match="threads"):
+        _run([str(model_dir / "model"), "--prompt", "x", "--threads", "0"])
 
 
 def test_stop_ids_include_eos_unless_ignored():

@@ -231,6 +231,9 @@ def test_sample_with_cache_equals_full_recompute():
         for _ in range(12):
             seq.append(int(model(torch.tensor([seq])).logits[0, -1].argmax()))
     assert got == [seq[4:], seq[4:]]
+    stop = seq[7]
+    until = seq[4:][: seq[4:].index(stop)]
+    assert sample_ids(model, prompt, 12, temperature=0.0, stop_ids=(stop,)) == [until]
     # sampling is reproducible with a seeded generator and stops at max_seq_len
     a = sample_ids(model, prompt, 100, top_k=5, generator=torch.Generator().manual_seed(1))
     b = sample_ids(model, prompt, 100, top_k=5, generator=torch.Generator().manual_seed(1))

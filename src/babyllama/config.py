@@ -1,6 +1,6 @@
 """Training configuration: typed dataclasses, read from a TOML recipe plus `section.key=value` overrides.
 
-    cfg = load_config("recipes/quickstart.toml", ["optim.lr=1e-3", "train.max_steps=200"])
+    cfg = load_config("recipes/quickstart.toml", ["optim.lr=1e-3", "optim.max_steps=200"])
 
 Every setting has a type, a default and a one-line meaning (see `config_help()` or
 `babyllama pretrain --help`). Unknown keys, wrong types and out-of-range values raise a

@@ -19,10 +19,10 @@ from babyllama.utils.io import BabyLlamaError
 
 @torch.no_grad()
 def sample_ids(model: Llama, prompt_ids: list[int], max_new_tokens: int, *, temperature: float = 0.8,
-               top_k: int = 0, num_samples: int = 1, eos_id: int | None = None,
+               top_k: int = 0, num_samples: int = 1, stop_ids: tuple[int, ...] = (),
                generator: torch.Generator | None = None) -> list[list[int]]:
-    """New token ids for num_samples continuations of prompt_ids (stopping at eos_id or max_seq_len).
-    temperature 0 = greedy; top_k 0 = sample from the whole vocabulary."""
+    """New token ids for num_samples continuations of prompt_ids, each ending before the first of
+    stop_ids (not included) or at max_seq_len. temperature 0 = greedy; top_k 0 = the whole vocabulary."""
     if not prompt_ids:
         raise BabyLlamaError("the prompt is empty after tokenization; give some text or a BOS token")
     cfg = model.config
@@ -35,7 +35,7 @@ def sample_ids(model: Llama, prompt_ids: list[int], max_new_tokens: int, *, temp
     cache = KVCache(cfg, num_samples, max_len=total, device=device, dtype=next(model.parameters()).dtype)
     x = torch.tensor([prompt_ids] * num_samples, device=device)
     out = [[] for _ in range(num_samples)]
-    done = torch.zeros(num_samples, dtype=torch.bool, device=device)
+    done = [False] * num_samples
     for _ in range(total - len(prompt_ids)):
         logits = model(x, kv_cache=cache, last_only=True).logits[:, -1].float()
         if temperature <= 0:
@@ -49,21 +49,21 @@ def sample_ids(model: Llama, prompt_ids: list[int], max_new_tokens: int, *, temp
             nxt = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(device)
         for i, t in enumerate(nxt.tolist()):
             if not done[i]:
-                out[i].append(t)
-        if eos_id is not None:
-            done |= nxt == eos_id
-            if bool(done.all()):
-                break
+                if t in stop_ids:
+                    done[i] = True
+                else:
+                    out[i].append(t)
+        if all(done):
+            break
         x = nxt[:, None]
     model.train(was_training)
-    if eos_id is not None:
-        out = [ids[:ids.index(eos_id)] if eos_id in ids else ids for ids in out]
     return out
 
 
 def sample_text(model: Llama, tokenizer, prompt: str, max_new_tokens: int = 100, *, temperature: float = 0.8,
                 top_k: int = 40, num_samples: int = 1, seed: int | None = None) -> list[str]:
-    """Prompt plus continuation, decoded, for each sample."""
+    """Prompt plus continuation, decoded, for each sample. A sample ends at EOS or BOS (prepared data
+    starts every document with BOS, so BOS marks the start of the next one)."""
     gen = torch.Generator()
     if seed is None:
         gen.seed()
@@ -71,7 +71,7 @@ def sample_text(model: Llama, tokenizer, prompt: str, max_new_tokens: int = 100,
         gen.manual_seed(seed)
     ids = tokenizer.encode(prompt, bos=True)
     new = sample_ids(model, ids, max_new_tokens, temperature=temperature, top_k=top_k, num_samples=num_samples,
-                     eos_id=tokenizer.eos_id, generator=gen)
+                     stop_ids=(tokenizer.eos_id, tokenizer.bos_id), generator=gen)
     return [tokenizer.decode(ids + n) for n in new]
 
 
@@ -93,7 +93,7 @@ def resolve_model_dir(path: str | Path) -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="model folder, run folder or checkpoint folder")
+    parser.add_argument("model", metavar="MODEL_OR_RUN_DIR", help="model folder, run folder or checkpoint folder")
     parser.add_argument("--prompt", default="Once upon a time", help="text to continue (default: %(default)r)")
     parser.add_argument("--max-new-tokens", type=int, default=200, help="tokens to generate (default 200)")
     parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy (default 0.8)")

@@ -1,7 +1,7 @@
 """`babyllama pretrain`: train a Llama model on prepared token shards, or resume a run.
 
     babyllama pretrain --config recipes/quickstart.toml
-    babyllama pretrain --config recipes/quickstart.toml optim.lr=1e-3 train.max_steps=500
+    babyllama pretrain --config recipes/quickstart.toml optim.lr=1e-3 optim.max_steps=500
     babyllama pretrain --resume runs/quickstart                 # continue after Ctrl-C or a crash
     babyllama pretrain --resume runs/quickstart optim.max_steps=4000   # ... and train longer
     torchrun --nproc_per_node 2 -m babyllama pretrain --config recipes/quickstart.toml
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = config_help()
     parser.add_argument("overrides", nargs="*", metavar="section.key=value",
-                        help="override settings of the recipe, e.g. optim.lr=3e-4 train.max_steps=200")
+                        help="override settings of the recipe, e.g. optim.lr=3e-4 optim.max_steps=200")
     parser.add_argument("--config", help="TOML recipe (e.g. recipes/quickstart.toml); defaults below if omitted")
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="continue the run in RUN_DIR from its latest checkpoint (uses RUN_DIR/config.toml)")
