@@ -361,7 +361,7 @@ def test_load_for_inference_refuses_mismatched_tokenizers(model_dir):
         load_for_inference(model_dir / "model", model_dir / "other.model")
     with pytest.raises(BabyLlamaError, match="vocab_size"):
         load_for_inference(model_dir / "model", model_dir / "small.model")
-    with pytest.raises(BabyLlamaError, match="no such model folder"):
+    with pytest.raises(BabyLlamaError, match="no such file or folder"):
         load_for_inference(model_dir / "nope")
 
 

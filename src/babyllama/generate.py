@@ -787,28 +787,30 @@ def _result(row: _Row, pi: int, si: int, ptext: str | None, text: _Text | None,
 # ---- loading -----------------------------------------------------------------------------------------
 def load_for_inference(path: str | Path, tokenizer: str | Path | None = None, device: str = "cpu"
                        ) -> tuple[Llama, Any]:
-    """(model in eval mode, tokenizer) from a model folder. The one place generation/eval load models.
+    """(model in eval mode, tokenizer) from any checkpoint babyllama reads: a model, run or checkpoint
+    folder of ours, an HF folder, a GGUF file, a llama2.c .bin/.pt (with --tokenizer for its
+    tokenizer.bin). The one place generation and evaluation load models.
 
     A tokenizer whose vocabulary or hash differs from the one saved with the model is refused.
     """
-    from babyllama.checkpoint import check_vocab, load_model
+    from babyllama.checkpoint import check_vocab
+    from babyllama.interop.detect import load_model
+    from babyllama.sample import resolve_model_dir
 
     path = Path(path)
-    model, tok = load_model(path, device=device)
+    if path.is_dir():
+        path = resolve_model_dir(path)
+    model, tok, _info = load_model(path, device=device, tokenizer=tokenizer)
     saved = {}
     if (path / "config.json").is_file():
         saved = read_json(path / "config.json").get("tokenizer") or {}
-    if tokenizer is not None:
-        from babyllama.tokenizer import Tokenizer
-
-        tok = Tokenizer.load(tokenizer)
-        check_vocab(tok, model.config, tokenizer)
     if tok is None:
-        raise BabyLlamaError(f"{path}: no tokenizer.model in the model folder; pass --tokenizer PATH")
+        raise BabyLlamaError(f"{path}: no tokenizer found with the model; pass --tokenizer PATH")
+    check_vocab(tok, model.config, tokenizer or path)
     want = saved.get("hash")
-    if want and getattr(tok, "hash", want) != want:
-        raise BabyLlamaError(f"{tokenizer or path / 'tokenizer.model'}: tokenizer differs from the one the model "
-                             f"was saved with (hash {tok.hash[:12]} vs {want[:12]}); use the model's own tokenizer")
+    if tokenizer is not None and want and getattr(tok, "hash", want) != want:
+        raise BabyLlamaError(f"{tokenizer}: tokenizer differs from the one the model was saved with "
+                             f"(hash {tok.hash[:12]} vs {want[:12]}); use the model's own tokenizer")
     return model.eval(), tok
 
 

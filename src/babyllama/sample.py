@@ -93,7 +93,10 @@ def resolve_model_dir(path: str | Path) -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL_OR_RUN_DIR", help="model folder, run folder or checkpoint folder")
+    parser.add_argument("model", metavar="MODEL", help="model, run or checkpoint folder, or any checkpoint "
+                        "`babyllama inspect` reads (HF folder, GGUF, llama2.c .bin/.pt)")
+    parser.add_argument("--tokenizer", default=None, help="tokenizer file, e.g. llama2.c's tokenizer.bin "
+                        "(default: the one saved with the model)")
     parser.add_argument("--prompt", default="Once upon a time", help="text to continue (default: %(default)r)")
     parser.add_argument("--max-new-tokens", type=int, default=200, help="tokens to generate (default 200)")
     parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy (default 0.8)")
@@ -104,14 +107,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from babyllama.checkpoint import load_model
+    from babyllama.generate import load_for_inference
 
     if args.max_new_tokens < 1 or args.num_samples < 1 or args.temperature < 0 or args.top_k < 0:
         raise BabyLlamaError("--max-new-tokens and --num-samples must be >= 1, --temperature and --top-k >= 0")
-    model_dir = resolve_model_dir(args.model)
-    model, tokenizer = load_model(model_dir, device=args.device)
-    if tokenizer is None:
-        raise BabyLlamaError(f"{model_dir}: no tokenizer.model beside the weights; cannot turn text into tokens")
+    model, tokenizer = load_for_inference(args.model, args.tokenizer, device=args.device)
     texts = sample_text(model, tokenizer, args.prompt, args.max_new_tokens, temperature=args.temperature,
                         top_k=args.top_k, num_samples=args.num_samples, seed=args.seed)
     for i, text in enumerate(texts):
