@@ -16,18 +16,20 @@ def tiny(**kw) -> LlamaConfig:
     return LlamaConfig(**base)
 
 
-def test_rope_matches_complex_formulation():
+def test_rope_matches_real_rotation_of_pairs():
     B, T, H, D = 2, 7, 3, 8
     x = torch.randn(B, T, H, D)
     cos, sin = rope_cos_sin(D, torch.arange(T), 10000.0)
     ours = apply_rope(x, cos, sin)
-    # Meta's formulation: view adjacent pairs as complex numbers, multiply by e^{i * pos * freq}
-    freqs = 1.0 / (10000.0 ** (torch.arange(0, D, 2)[: D // 2].float() / D))
-    angles = torch.outer(torch.arange(T).float(), freqs)
-    rot = torch.polar(torch.ones_like(angles), angles)
-    xc = torch.view_as_complex(x.float().reshape(B, T, H, D // 2, 2))
-    ref = torch.view_as_real(xc * rot[None, :, None, :]).flatten(3)
-    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
+    # written out: pair i of position t turns by angle t * 10000^(-2i/D), as a 2x2 rotation
+    ref = torch.empty_like(x)
+    for t in range(T):
+        for i in range(D // 2):
+            a = t * 10000.0 ** (-2 * i / D)
+            x0, x1 = x[:, t, :, 2 * i], x[:, t, :, 2 * i + 1]
+            ref[:, t, :, 2 * i] = x0 * math.cos(a) - x1 * math.sin(a)
+            ref[:, t, :, 2 * i + 1] = x0 * math.sin(a) + x1 * math.cos(a)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
 
 
 def test_rope_keeps_norm_and_relative_positions():
