@@ -5,7 +5,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 TORCH   ?= torch==2.13.0
 RUN     ?= runs/quickstart
-DATA    ?= data/builtin
+DATA    ?= data/quickstart
 
 .PHONY: setup demo test test-all bench clean
 
