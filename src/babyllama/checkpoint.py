@@ -8,8 +8,6 @@ Weights are plain safetensors (no pickle); a tied output layer is stored once, a
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from babyllama.model import Llama, LlamaConfig
-from babyllama.utils.io import BabyLlamaError, atomic_path, atomic_write_json, read_json
+from babyllama.utils.io import BabyLlamaError, atomic_dir, atomic_path, atomic_write_json, read_json
 
 if TYPE_CHECKING:
     from babyllama.tokenizer import Tokenizer
@@ -68,9 +66,7 @@ def save_model(model: Llama, out_dir: str | os.PathLike, tokenizer: "Tokenizer |
                extra: dict[str, Any] | None = None) -> Path:
     """Write a model folder atomically: built beside the target, then renamed into place."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         cfg = getattr(getattr(model, "module", model), "_orig_mod", getattr(model, "module", model)).config
         save_weights(model, tmp / "model.safetensors")
         meta: dict[str, Any] = {"format": FORMAT, "version": VERSION, "model": cfg.to_dict()}
@@ -82,16 +78,6 @@ def save_model(model: Llama, out_dir: str | os.PathLike, tokenizer: "Tokenizer |
                                  "bos_id": tokenizer.bos_id, "eos_id": tokenizer.eos_id}
         meta.update(extra or {})
         atomic_write_json(tmp / "config.json", meta)
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ import torch
 
 from babyllama.interop import build_model, make_config, our_state, unwrap
 from babyllama.model import Llama, LlamaConfig
-from babyllama.utils.io import BabyLlamaError, atomic_write_json, read_json
+from babyllama.utils.io import BabyLlamaError, atomic_dir, atomic_write_json, read_json
 
 _SPACE = "\u2581"
 
@@ -122,9 +120,7 @@ def export_hf(model: Llama, out_dir: str | os.PathLike, tokenizer: Any | None = 
     if tokenizer is not None and tokenizer.vocab_size != cfg.vocab_size:
         raise BabyLlamaError(f"tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
                              f"{cfg.vocab_size}; pass the tokenizer the model was trained with")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         state = {k: v.to(_DTYPES[dtype]) for k, v in to_hf_state(model).items()}
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         atomic_write_json(tmp / "config.json", hf_config(cfg, tokenizer, dtype))
@@ -134,16 +130,6 @@ def export_hf(model: Llama, out_dir: str | os.PathLike, tokenizer: Any | None = 
         atomic_write_json(tmp / "generation_config.json", gen)
         if tokenizer is not None:
             write_tokenizer_files(tokenizer, tmp, cfg.max_seq_len)
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from babyllama.checkpoint import save_model
-from babyllama.utils.io import BabyLlamaError, atomic_write_text
+from babyllama.utils.io import BabyLlamaError, atomic_dir, atomic_write_text
 
 if TYPE_CHECKING:
     from babyllama.tokenizer import Tokenizer
@@ -117,23 +117,12 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, model: torch.nn.Modul
     root = checkpoints_dir(run_dir)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:06d}"
-    tmp = root / f".{final.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_dir(final) as tmp:
         save_model(model, tmp, tokenizer, extra={"checkpoint_step": step})
         with open(tmp / "state.pt", "wb") as f:
             torch.save(to_plain(state), f)
             f.flush()
             os.fsync(f.fileno())
-        if final.exists():
-            old = root / f".{final.name}.{os.getpid()}.old"
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     atomic_write_text(root / "latest", final.name + "\n")
     for _, old_dir in list_checkpoints(run_dir)[:-keep]:
         if old_dir != final:
