@@ -101,7 +101,7 @@ def generate(args: argparse.Namespace) -> None:
     gen = torch.Generator().manual_seed(args.seed)
     ids = tokenizer.encode(PREFIX, bos=True, eos=False)
     for temperature, out in ((0.0, args.generated_sentence_low_temp_out), (1.0, args.generated_sentence_high_temp_out)):
-        new = sample_ids(model, ids, 75, temperature=temperature, top_k=0, eos_id=None, generator=gen)[0]
+        new = sample_ids(model, ids, 75, temperature=temperature, top_k=0, generator=gen)[0]
         sentence = tokenizer.decode(ids + new)
         print(f"Temperature is {temperature}")
         print(sentence)
