@@ -3,14 +3,17 @@
     results = finetune_seeds(backbone, tokenizer, splits, num_labels, FinetuneConfig(mode="head"), seeds=[1, 2, 3])
 
 Inputs are BOS + sentence tokens (no EOS, as minllama's training batches), left-padded with an
-attention mask. The loss is `ClassificationObjective`, a training-loop objective; `train_epoch` is the
-small function boundary where the shared training loop plugs in (see its docstring). Head-only
-training computes the frozen backbone's features once and reuses them for every epoch and seed.
+attention mask. Training goes through the shared loop (`babyllama.train.loop.train`): the objective is
+`ClassificationObjective`, the data an `EpochBatches` source reshuffled every epoch, and a callback
+measures dev accuracy at each epoch end and keeps the best weights. Head-only training computes the
+frozen backbone's features once, reuses them for every epoch and seed, and trains only the head.
 """
 from __future__ import annotations
 
 import copy
+import math
 import random
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
@@ -22,9 +25,10 @@ from torch import nn
 
 from babyllama.classify.data import Example, left_pad
 from babyllama.classify.head import Classifier
+from babyllama.config import TrainConfig
 from babyllama.model import Llama
+from babyllama.train.loop import train
 from babyllama.train.objectives import Objective
-from babyllama.train.optim import AdamW
 from babyllama.utils.io import BabyLlamaError
 
 MODES = ("head", "full")
@@ -114,10 +118,6 @@ def bucket_by_length(order: list[int], seqs: Sequence[Sequence[int]], batch_size
     return [i for b in batches for i in b]
 
 
-def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device) for k, v in batch.items()}
-
-
 def by_length(seqs: Sequence[Sequence[int]]) -> list[int]:
     return sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
 
@@ -154,30 +154,92 @@ def predict_logits(clf: Classifier, *, seqs: Sequence[Sequence[int]] | None = No
     return out
 
 
-def train_epoch(model: nn.Module, objective: Objective, batches: Iterable[Any], optimizer: torch.optim.Optimizer,
-                grad_clip: float = 0.0) -> dict[str, float]:
-    """One pass over `batches`: loss, backward, (clip), step. Returns mean loss and accuracy.
+class EpochBatches:
+    """A BatchSource over one split: a fresh seeded order every epoch (bucketed by length for token
+    batches), batches of `batch_size` with a smaller last one. `features` given: feature batches,
+    else token batches of `seqs` left-padded with `pad_id`."""
 
-    This is the function boundary where `babyllama.train.loop.train` plugs in. The loop already takes
-    train_data (any BatchSource), an objective, callbacks (dev accuracy at epoch ends) and optimizer
-    "minllama_adamw" with a constant schedule; what it lacks is checkpointing a model that is not a
-    Llama (it calls save_model on the Classifier), so this small loop stands in until it can."""
-    model.train()
-    device = next(p for p in model.parameters()).device
-    total_loss, total_acc, n = 0.0, 0.0, 0
-    for batch in batches:
-        batch = _to(batch, device)
-        loss, metrics = objective.loss(model, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], grad_clip)
-        optimizer.step()
-        k = objective.num_targets(batch)
-        total_loss += loss.item() * k
-        total_acc += metrics["acc"] * k
-        n += k
-    return {"loss": total_loss / max(n, 1), "acc": total_acc / max(n, 1)}
+    def __init__(self, labels: Sequence[int], batch_size: int, seed: int, *, seqs: Sequence[Sequence[int]] | None = None,
+                 features: torch.Tensor | None = None, pad_id: int = 0) -> None:
+        self.labels, self.batch_size, self.seed = list(labels), batch_size, seed
+        self.seqs, self.features, self.pad_id = seqs, features, pad_id
+        self.steps_per_epoch = math.ceil(len(self.labels) / batch_size)
+        self.load_state_dict({"epoch": 0, "batch": 0})
+
+    def _order(self) -> list[int]:
+        order = list(range(len(self.labels)))
+        self.rng.shuffle(order)
+        if self.features is None:
+            order = bucket_by_length(order, self.seqs, self.batch_size, self.rng)
+        return order
+
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        if self.batch == self.steps_per_epoch:
+            self.epoch, self.batch, self.order = self.epoch + 1, 0, self._order()
+        idx = self.order[self.batch * self.batch_size:(self.batch + 1) * self.batch_size]
+        self.batch += 1
+        if self.features is not None:
+            return next(iter(feature_batches(self.features, self.labels, self.batch_size, idx)))
+        return next(iter(token_batches(self.seqs, self.labels, self.batch_size, self.pad_id, idx)))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "batch": self.batch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng = random.Random(self.seed)
+        for _ in range(int(state["epoch"]) + 1):  # replay the orders of the epochs before
+            self.order = self._order()
+        self.epoch, self.batch = int(state["epoch"]), int(state["batch"])
+
+
+class HeadOnly(nn.Module):
+    """The trainable part of a head-only Classifier (its dropout and head, shared, not copied): what the
+    training loop sees when the batches carry precomputed features."""
+
+    def __init__(self, clf: Classifier) -> None:
+        super().__init__()
+        self.dropout, self.head = clf.dropout, clf.head
+
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                features: torch.Tensor | None = None) -> torch.Tensor:
+        if features is None:
+            raise ValueError("a head-only model takes precomputed features")
+        return self.head(self.dropout(features.to(self.head.weight.dtype)))
+
+
+class EpochStats(ClassificationObjective):
+    """ClassificationObjective that also sums training loss and accuracy until `take()` (per epoch)."""
+
+    def __init__(self) -> None:
+        self.take()
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        loss, metrics = super().loss(model, batch)
+        k = self.num_targets(batch)
+        self.sums = [self.sums[0] + loss.item() * k, self.sums[1] + metrics["acc"] * k, self.sums[2] + k]
+        return loss, metrics
+
+    def take(self) -> dict[str, float]:
+        """Mean loss and accuracy since the last call; resets the sums."""
+        loss, acc, n = getattr(self, "sums", (0.0, 0.0, 0))
+        self.sums = [0.0, 0.0, 0]
+        return {"loss": loss / max(n, 1), "acc": acc / max(n, 1)}
+
+
+def loop_config(cfg: FinetuneConfig, steps: int, seed: int, device: torch.device, run_dir: str) -> TrainConfig:
+    """The training-loop config of a finetuning run: minllama AdamW at a constant rate, no warmup,
+    fp32, no samples, one checkpoint at the end."""
+    tc = TrainConfig()
+    tc.data.batch_size = cfg.batch_size
+    o = tc.optim
+    o.name, o.lr, o.betas, o.eps, o.weight_decay = "minllama_adamw", cfg.learning_rate, (0.9, 0.999), 1e-6, \
+        cfg.weight_decay
+    o.grad_clip, o.schedule, o.warmup_steps, o.max_steps, o.min_lr = cfg.grad_clip, "constant", 0, steps, None
+    t = tc.train
+    t.run_dir, t.seed, t.device, t.precision = run_dir, seed, device.type, "fp32"
+    t.eval_every, t.save_every, t.num_samples, t.keep_checkpoints = 0, 0, 0, 1
+    t.log_every = max(1, math.ceil(steps / max(cfg.epochs, 1)))  # one metrics line per epoch
+    return tc
 
 
 @dataclass
@@ -223,36 +285,42 @@ def finetune(backbone: Llama, tokenizer, splits: dict[str, Sequence[Example]], n
     labels = {k: [e.label for e in v] for k, v in splits.items()}
     if not full and features is None:
         features = {k: compute_features(clf, s, pad, cfg.eval_batch_size) for k, s in seqs.items()}
-    params = [p for p in clf.parameters() if p.requires_grad]
-    optimizer = AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, flavour="minllama")
-    objective = ClassificationObjective()
-    rng = random.Random(seed)
+    objective = EpochStats()
+    if full:
+        source = EpochBatches(labels["train"], cfg.batch_size, seed, seqs=seqs["train"], pad_id=pad)
+    else:
+        source = EpochBatches(labels["train"], cfg.batch_size, seed, features=features["train"])
+    model: nn.Module = clf if full else HeadOnly(clf)
 
     def logits_for(split: str) -> torch.Tensor:
         if full:
             return predict_logits(clf, seqs=seqs[split], pad_id=pad, batch_size=cfg.eval_batch_size)
         return predict_logits(clf, features=features[split])
 
-    best_acc, best_epoch, best_state, history = -1.0, -1, None, []
-    for epoch in range(cfg.epochs):
-        order = list(range(len(labels["train"])))
-        rng.shuffle(order)
-        if full:
-            order = bucket_by_length(order, seqs["train"], cfg.batch_size, rng)
-        if full:
-            batches = token_batches(seqs["train"], labels["train"], cfg.batch_size, pad, order)
-        else:
-            batches = feature_batches(features["train"], labels["train"], cfg.batch_size, order)
-        stats = train_epoch(clf, objective, batches, optimizer, cfg.grad_clip)
+    best: dict[str, Any] = {"acc": -1.0, "epoch": -1, "state": None}
+    history: list[dict[str, float]] = []
+
+    def at_epoch_end(step: int, record: dict[str, Any]) -> None:
+        if step % source.steps_per_epoch:
+            return
+        epoch = step // source.steps_per_epoch - 1
+        stats = objective.take()
         dev_acc = _accuracy(logits_for("dev"), labels["dev"])
+        model.train()  # predict_logits left it in eval mode
         history.append({"epoch": epoch, "train_loss": stats["loss"], "train_acc": stats["acc"], "dev_acc": dev_acc})
         if log:
             log(f"seed {seed} epoch {epoch}: train loss {stats['loss']:.3f} train acc {stats['acc']:.3f} "
                 f"dev acc {dev_acc:.3f}")
-        if dev_acc > best_acc:
-            best_acc, best_epoch = dev_acc, epoch
-            best_state = {k: v.detach().clone() for k, v in
-                          (clf.state_dict() if full else clf.head.state_dict()).items()}
+        if dev_acc > best["acc"]:
+            best.update(acc=dev_acc, epoch=epoch, state={k: v.detach().clone() for k, v in
+                                                         (clf.state_dict() if full else clf.head.state_dict()).items()})
+
+    with tempfile.TemporaryDirectory(prefix="babyllama-finetune-") as run_dir:
+        tcfg = loop_config(cfg, cfg.epochs * source.steps_per_epoch, seed, device, run_dir)
+        train(tcfg, model, objective, train_data=source, quiet=True, callbacks=[at_epoch_end])
+    best_acc, best_epoch, best_state = best["acc"], best["epoch"], best["state"]
+    if best_state is None:  # stopped (Ctrl-C) before the first epoch ended
+        raise BabyLlamaError("finetuning stopped before its first epoch ended; no weights to keep")
     (clf if full else clf.head).load_state_dict(best_state)
     preds = {k: logits_for(k).argmax(-1).tolist() for k in splits}
     return FinetuneResult(seed, best_epoch, best_acc, history, preds, time.time() - t0,

@@ -39,6 +39,7 @@ from babyllama.train.objectives import LanguageModeling, Objective
 from babyllama.train.optim import build_optimizer
 from babyllama.train.schedule import lr_at
 from babyllama.train.state import latest_checkpoint, load_state, rng_state, save_checkpoint, set_rng_state
+from babyllama.train.state import load_weights as load_checkpoint_weights
 from babyllama.utils.io import BabyLlamaError, atomic_write_text
 
 RUN_FILES = ("config.toml", "metrics.jsonl", "checkpoints", "model", "loss.png", "samples.txt")
@@ -374,7 +375,7 @@ def _train(cfg: TrainConfig, info: D.DistInfo, device: torch.device, model: nn.M
         log(f"warning: {run_dir} has no checkpoint yet; starting this run from step 0")
     if ckpt is not None:
         state = load_state(ckpt)
-        load_weights(raw, ckpt / "model.safetensors")
+        load_checkpoint_weights(raw, ckpt / "model.safetensors")
         ranks = state["ranks"]
         if len(ranks) != info.world_size:
             raise BabyLlamaError(f"{ckpt}: written by {len(ranks)} process(es); resume with the same number "

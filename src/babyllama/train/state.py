@@ -5,6 +5,9 @@
                                        config hash, metrics so far
     run_dir/checkpoints/latest         text file naming the newest complete checkpoint
 
+A model that is not a Llama (a classifier, say) has no config to write: its folder holds only its
+plain state_dict as model.safetensors (see save_weights / load_weights).
+
 Each checkpoint folder is built under a temporary name and renamed into place, so a crash never
 leaves a half-written checkpoint behind `latest`. state.pt holds only tensors and plain Python
 values, so it loads with torch.load(weights_only=True).
@@ -20,8 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from safetensors.torch import load_model as _load_plain, save_model as _save_plain
 
+from babyllama import checkpoint
 from babyllama.checkpoint import save_model
+from babyllama.model import Llama
 from babyllama.utils.io import BabyLlamaError, atomic_dir, atomic_write_text
 
 if TYPE_CHECKING:
@@ -118,7 +124,10 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, model: torch.nn.Modul
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:06d}"
     with atomic_dir(final) as tmp:
-        save_model(model, tmp, tokenizer, extra={"checkpoint_step": step})
+        if isinstance(model, Llama):
+            save_model(model, tmp, tokenizer, extra={"checkpoint_step": step})
+        else:
+            save_weights(model, tmp / "model.safetensors")
         with open(tmp / "state.pt", "wb") as f:
             torch.save(to_plain(state), f)
             f.flush()
@@ -128,6 +137,24 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, model: torch.nn.Modul
         if old_dir != final:
             shutil.rmtree(old_dir, ignore_errors=True)
     return final
+
+
+def save_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
+    """A non-Llama model's plain state_dict in safetensors (tied tensors stored once)."""
+    _save_plain(model, str(path))
+
+
+def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
+    """Load checkpoint weights: a Llama through checkpoint.load_weights, any other model from its
+    plain state_dict (strict)."""
+    if isinstance(model, Llama):
+        checkpoint.load_weights(model, path)
+        return
+    try:
+        _load_plain(model, str(path), strict=True)
+    except Exception as e:  # a missing, truncated or foreign file
+        raise BabyLlamaError(f"{path}: cannot load the model's weights ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0][:200]})") from None
 
 
 def load_state(ckpt_dir: str | os.PathLike) -> dict[str, Any]:
