@@ -24,7 +24,7 @@ demo: setup
 	$(BIN)/babyllama sample $(RUN)/model --num-samples 3 --prompt "Once upon a time" --max-new-tokens 200
 
 test: setup
-	$(BIN)/python -m pytest -x -q
+	$(BIN)/python -m pytest -x
 
 bench: setup
 	$(BIN)/python benchmarks/bench_train.py
