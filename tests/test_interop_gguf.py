@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import byte_level_bpe
 import torch
 
 gguf = pytest.importorskip("gguf")
@@ -265,17 +266,13 @@ def test_smollm2_perplexity():
 def test_byte_level_bpe_tokenizer_round_trip(tmp_path):
     """A GPT-2 style tokenizer (like SmolLM2's) goes into GGUF as llama.cpp's "gpt2" vocabulary; transformers'
     own GGUF tokenizer reader and our reader both rebuild a tokenizer that encodes like the original."""
-    tokenizers = pytest.importorskip("tokenizers")
+    pytest.importorskip("tokenizers")
     transformers = pytest.importorskip("transformers")
     from babyllama.interop.hf import TokenizersAdapter
 
-    tk = tokenizers.Tokenizer(tokenizers.models.BPE())
-    tk.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = tokenizers.decoders.ByteLevel()
-    trainer = tokenizers.trainers.BpeTrainer(vocab_size=320, special_tokens=["<|endoftext|>", "<|im_start|>"],
-                                             initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
     rng = random.Random(0)
-    tk.train_from_iterator([" ".join(rng.choices(WORDS, k=30)) + "." for _ in range(300)], trainer)
+    tk = byte_level_bpe([" ".join(rng.choices(WORDS, k=30)) + "." for _ in range(300)], 320,
+                        ["<|endoftext|>", "<|im_start|>"])
     original = TokenizersAdapter(tk, bos_id=None, eos_id=0, add_bos=False)
     model = tiny("gqa-tied", vocab=original.vocab_size)
     export_gguf(model, tmp_path / "bpe.gguf", original)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import byte_level_bpe
 import torch
 
 from babyllama.interop.hf import export_hf, hf_to_meta, meta_to_hf, read_hf
@@ -190,17 +191,12 @@ print("ok")
 
 def test_export_with_byte_level_bpe_tokenizer(tmp_path):
     """A tokenizers-library tokenizer (e.g. from a GGUF gpt2 vocabulary) is exported as tokenizer.json."""
-    tokenizers = pytest.importorskip("tokenizers")
+    pytest.importorskip("tokenizers")
     transformers = pytest.importorskip("transformers")
     from babyllama.interop.hf import TokenizersAdapter
 
-    tk = tokenizers.Tokenizer(tokenizers.models.BPE())
-    tk.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = tokenizers.decoders.ByteLevel()
-    trainer = tokenizers.trainers.BpeTrainer(vocab_size=300, special_tokens=["<bos>", "<eos>"],
-                                             initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
     rng = random.Random(0)
-    tk.train_from_iterator([" ".join(rng.choices(WORDS, k=30)) for _ in range(300)], trainer)
+    tk = byte_level_bpe([" ".join(rng.choices(WORDS, k=30)) for _ in range(300)], 300, ["<bos>", "<eos>"])
     ours = TokenizersAdapter(tk, bos_id=0, eos_id=1, add_bos=True)
     export_hf(tiny("gqa-tied", vocab=ours.vocab_size), tmp_path / "hf", ours)
     theirs = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
