@@ -9,7 +9,7 @@ into a transformers LlamaForCausalLM (wq/wk rows permuted per head from adjacent
 rotary layout) and the logits are checked to agree before any timing. Runs alternate between the
 two libraries and the best of --repeats is kept, so a busy machine hurts both alike.
 Prints tokens/s for batch-1 greedy (--new-tokens, default 256), the same with every decode step
-through `Llama.forward` instead of `FastStep` (generate(..., fast=False)), and a batch of 32 prompts
+through `Llama.forward` instead of `Llama.decode_step` (generate(..., fast=False)), and a batch of 32 prompts
 of different lengths (left padded, --batch-new-tokens, default 128).
 """
 from __future__ import annotations

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from babyllama.eval.textstats import repeated_ngram_rate
-from babyllama.generate import (FastStep, GenerationConfig, SettingError, _beam_search, _Row, _stop_ids,
+from babyllama.generate import (GenerationConfig, SettingError, _beam_search, _Row, _stop_ids,
                                 filter_min_p, filter_top_k, filter_top_p, generate, load_for_inference,
                                 read_prompts, sample_from)
 from babyllama.model import KVCache, Llama, LlamaConfig
@@ -84,7 +84,7 @@ def test_greedy_with_cache_equals_full_recomputation():
         assert res.finish_reason == "length"
 
 
-def test_fast_step_matches_model_forward():
+def test_decode_step_matches_model_forward():
     model = tiny()
     cfg = model.config
     seq = torch.randint(3, cfg.vocab_size, (3, 20))
@@ -92,9 +92,8 @@ def test_fast_step_matches_model_forward():
         full = model(seq).logits
         cache = KVCache(cfg, 3, 32)
         model(seq[:, :10], kv_cache=cache)
-        step = FastStep(model)
         for t in range(10, 20):
-            got = step(seq[:, t], torch.full((3,), t), cache)
+            got = model.decode_step(seq[:, t], torch.full((3,), t), cache)
             torch.testing.assert_close(got, full[:, t], rtol=1e-4, atol=1e-4)
 
 
@@ -409,12 +408,14 @@ def test_stop_ids_include_eos_unless_ignored():
     assert _stop_ids(GenerationConfig(ignore_eos=True), 2, 10) == set()
 
 
-def test_fast_step_is_rebuilt_when_weights_change():
-    from babyllama.generate import fast_step_for
+def test_decode_step_is_rebuilt_when_weights_change():
+    from babyllama.model import _DECODE_STEPS
 
     model, tok = tiny(), ByteTok()
-    assert fast_step_for(model) is fast_step_for(model)
     before = generate(model, tok, ["Once"], max_new_tokens=12, ignore_eos=True)[0].tokens
+    built = _DECODE_STEPS[model][1]
+    assert generate(model, tok, ["Once"], max_new_tokens=12, ignore_eos=True)[0].tokens == before
+    assert _DECODE_STEPS[model][1] is built  # reused while the weights are unchanged
     with torch.no_grad():
         model.layers[0].feed_forward.w2.weight.mul_(-3.0)
     after = generate(model, tok, ["Once"], max_new_tokens=12, ignore_eos=True)[0].tokens

@@ -13,9 +13,8 @@ repetition penalty (CTRL / HF: positive logits divided, negative multiplied, ove
 presence and frequency penalties (OpenAI style, over the output only), no-repeat-n-gram, and beam
 search with length penalty and early stopping. Prompts of different lengths run as one left-padded
 batch; the model takes positions from the attention mask. Each decode step after the prompt goes
-through `FastStep`, a one-token forward pass over the same weights (fused q/k/v and w1/w3, norm
-weights folded in, no per-step allocation of masks or rotary tables); tests check it against
-`Llama.forward`.
+through `Llama.decode_step`, the model's one-token forward pass (fused q/k/v and w1/w3, norm
+weights folded in, no per-step masks or rotary tables); tests check it against `Llama.forward`.
 """
 from __future__ import annotations
 
@@ -27,7 +26,6 @@ import math
 import sys
 import time
 import warnings
-import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -35,7 +33,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-from babyllama.model import KVCache, Llama, rope_cos_sin
+from babyllama.model import KVCache, Llama
 from babyllama.utils.io import BabyLlamaError, atomic_path, read_json
 
 StreamFn = Callable[[int, str], None]  # (result index, new text)
@@ -316,104 +314,6 @@ def _raw_stats(logits: torch.Tensor, tokens: torch.Tensor) -> tuple[list[float],
 
 
 # ---- the one-token forward pass ---------------------------------------------------------------------
-class FastStep:
-    """Decode one token per row on a KVCache, reading the weights of a `Llama`.
-
-    Same maths as `Llama.forward(tokens[:, None], ..., kv_cache=cache, last_only=True)` for a query at
-    cache column `cache.length`: q/k/v and w1/w3 are fused into single (transposed) matrices with the
-    RMSNorm weights and the 1/sqrt(head_dim) attention scale folded in, rotary embeddings are one
-    complex multiply by a precomputed table, and attention for the single query is two batched
-    matmuls with the query heads grouped per kv head (no repeated keys). The layer and output weights
-    are copied into this layout once; `fast_step_for(model)` keeps one per model until its weights change.
-    """
-
-    def __init__(self, model: Llama) -> None:
-        cfg = model.config
-        self.cfg = cfg
-        self.H, self.Hkv, self.D = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
-        scale = math.sqrt(cfg.dim)  # rsqrt(sum x^2 + dim*eps) * sqrt(dim) == rsqrt(mean x^2 + eps)
-        self.layers = []
-        with torch.no_grad():
-            for blk in model.layers:
-                a, f = blk.attention, blk.feed_forward
-                g1 = (blk.attention_norm.weight * scale)[:, None]
-                g2 = (blk.ffn_norm.weight * scale)[:, None]
-                wq = a.wq.weight / math.sqrt(cfg.head_dim)  # rotation is linear: scale q before it
-                wqkv = torch.cat([wq, a.wk.weight, a.wv.weight]).t() * g1
-                w13 = torch.cat([f.w1.weight, f.w3.weight]).t() * g2
-                self.layers.append((wqkv.contiguous(), a.wo.weight.t().contiguous(), w13.contiguous(),
-                                    f.w2.weight.t().contiguous()))
-            self.out_t = model.output.weight.t().contiguous()  # (dim, vocab): faster than the (vocab, dim) view
-            self.emb = model.tok_embeddings.weight
-            self.final = (model.norm.weight * scale).detach()
-        w = self.emb
-        self.eps = torch.full((cfg.dim,), cfg.norm_eps, dtype=w.dtype, device=w.device)
-        cos, sin = rope_cos_sin(self.D, torch.arange(cfg.max_seq_len, device=w.device), cfg.rope_theta)
-        self.rot = torch.view_as_real(torch.complex(cos, sin)).to(w.dtype).contiguous()  # (T, D/2, 2)
-        self.nqk = (self.H + self.Hkv) * self.D
-        self.hidden = cfg.hidden_dim
-
-    def _norm(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.addcmul(self.eps, x, x).sum(-1, keepdim=True).rsqrt_()
-
-    @torch.inference_mode()
-    def __call__(self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache,
-                 keys: torch.Tensor | None = None) -> torch.Tensor:
-        """tokens, positions (B,); keys (B, cache.length + 1) bool marks real tokens (None: all).
-        Returns logits (B, V) and advances the cache by one position."""
-        B = tokens.shape[0]
-        H, Hkv, D, nqk = self.H, self.Hkv, self.D, self.nqk
-        rep = H // Hkv
-        t = cache.length
-        L = t + 1
-        if L > cache.max_len:
-            raise ValueError(f"KV cache full: {L} positions needed, cache holds {cache.max_len}")
-        bias = None
-        if keys is not None:
-            bias = torch.zeros(keys.shape, dtype=self.emb.dtype, device=keys.device).masked_fill_(~keys, float("-inf"))
-            bias = bias.view(B, 1, 1, L)
-        rot = torch.view_as_complex(self.rot.index_select(0, positions)).unsqueeze(1)  # (B, 1, D/2)
-        x = F.embedding(tokens, self.emb)
-        for i, (wqkv, wo, w13, w2) in enumerate(self.layers):
-            qkv = self._norm(x) @ wqkv
-            qk = torch.view_as_complex(qkv[:, :nqk].view(B, H + Hkv, D // 2, 2)) * rot
-            qk = torch.view_as_real(qk).view(B, H + Hkv, D)
-            kc, vc = cache.k[i], cache.v[i]
-            kc[:, :, t] = qk[:, H:]
-            vc[:, :, t] = qkv[:, nqk:].view(B, Hkv, D)
-            k = kc[:, :, :L].view(B * Hkv, L, D)  # merging (B, Hkv) keeps this a view
-            scores = torch.bmm(qk[:, :H].reshape(B * Hkv, rep, D), k.transpose(1, 2))
-            if bias is not None:
-                scores = (scores.view(B, Hkv, rep, L) + bias).view(B * Hkv, rep, L)
-            o = torch.bmm(scores.softmax(-1), vc[:, :, :L].view(B * Hkv, L, D))  # (B * Hkv, rep, D)
-            x = torch.addmm(x, o.view(B, H * D), wo)
-            gu = self._norm(x) @ w13
-            x = torch.addmm(x, F.silu(gu[:, :self.hidden]) * gu[:, self.hidden:], w2)
-        cache.length = L
-        return (self._norm(x) * self.final) @ self.out_t
-
-
-def _is_llama(model: Any) -> bool:
-    return isinstance(model, Llama)
-
-
-_FAST: "weakref.WeakKeyDictionary[Llama, tuple[tuple, FastStep]]" = weakref.WeakKeyDictionary()
-
-
-def fast_step_for(model: Llama) -> FastStep:
-    """A FastStep for `model`, reused while its parameters are unchanged (same storage and version)."""
-    try:
-        sig = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in model.parameters())
-    except RuntimeError:  # inference tensors have no version counter: do not cache
-        return FastStep(model)
-    hit = _FAST.get(model)
-    if hit is not None and hit[0] == sig:
-        return hit[1]
-    step = FastStep(model)
-    _FAST[model] = (sig, step)
-    return step
-
-
 # ---- text bookkeeping ------------------------------------------------------------------------------
 class _Text:
     """Decode a row's output as a continuation of its prompt; cut at stop strings; stream new text."""
@@ -502,8 +402,8 @@ def _prefill(model: Llama, rows: Sequence[_Row], cache_len: int, pad_id: int
 
 
 def _step_fn(model: Llama, fast: bool) -> Callable[..., torch.Tensor]:
-    if fast and _is_llama(model) and model.tok_embeddings.weight.dtype in (torch.float32, torch.float64):
-        return fast_step_for(model)
+    if fast and isinstance(model, Llama) and model.tok_embeddings.weight.dtype in (torch.float32, torch.float64):
+        return model.decode_step
 
     def slow(tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache, keys: torch.Tensor | None):
         out = model(tokens[:, None], attention_mask=keys, positions=positions[:, None], kv_cache=cache,

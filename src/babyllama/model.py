@@ -2,11 +2,14 @@
 
 Parameter names follow llama2.c (tok_embeddings, layers.N.attention.wq, feed_forward.w1, ...), and
 rotary embeddings rotate adjacent pairs (x[2i], x[2i+1]) as Meta's Llama and llama2.c do.
+`Llama.forward` serves training, prompts and scoring; `Llama.decode_step` is the same maths for one
+new token per row on a KV cache, on a fused copy of the weights (tested against `forward`).
 This module knows nothing about data, training or other projects' file formats.
 """
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import asdict, dataclass, fields
 from typing import NamedTuple
 
@@ -263,6 +266,24 @@ class Llama(nn.Module):
         logits = self.output(h[:, -1:] if last_only else h).float()
         return ModelOutput(logits, h)
 
+    @torch.inference_mode()
+    def decode_step(self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache,
+                    keys: torch.Tensor | None = None) -> torch.Tensor:
+        """One decoding step: tokens and positions (B,) at cache column `cache.length`; keys
+        (B, cache.length + 1) bool marks real tokens (None: all). Returns float logits (B, vocab)
+        and advances the cache. Equals `forward(tokens[:, None], ..., kv_cache=cache, last_only=True)`
+        but runs on a fused copy of the weights (see DecodeStep), built once and rebuilt only when a
+        parameter changes."""
+        try:
+            sig = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.parameters())
+        except RuntimeError:  # inference tensors have no version counter: build without caching
+            return DecodeStep(self)(tokens, positions, cache, keys)
+        hit = _DECODE_STEPS.get(self)
+        if hit is None or hit[0] != sig:
+            hit = (sig, DecodeStep(self))
+            _DECODE_STEPS[self] = hit
+        return hit[1](tokens, positions, cache, keys)
+
     @staticmethod
     def _attention_mask(attention_mask: torch.Tensor | None, B: int, T: int, past: int,
                         device: torch.device) -> torch.Tensor | None:
@@ -279,3 +300,83 @@ class Llama(nn.Module):
         eye = torch.zeros(T, S, dtype=torch.bool, device=device)
         eye[torch.arange(T), past + torch.arange(T)] = True
         return mask | (eye[None, None] & ~mask.any(-1, keepdim=True))
+
+
+class DecodeStep:
+    """The one-token forward pass used at every decoding step (`Llama.decode_step`).
+
+    Same maths as `Llama.forward(tokens[:, None], ..., kv_cache=cache, last_only=True)` for a query at
+    cache column `cache.length`: q/k/v and w1/w3 are fused into single (transposed) matrices with the
+    RMSNorm weights and the 1/sqrt(head_dim) attention scale folded in, rotary embeddings are one
+    complex multiply by a precomputed table, and attention for the single query is two batched
+    matmuls with the query heads grouped per kv head (no repeated keys). The layer and output weights
+    are copied into this layout once; `Llama.decode_step` keeps one per model until its weights change.
+    """
+
+    def __init__(self, model: Llama) -> None:
+        cfg = model.config
+        self.cfg = cfg
+        self.H, self.Hkv, self.D = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+        scale = math.sqrt(cfg.dim)  # rsqrt(sum x^2 + dim*eps) * sqrt(dim) == rsqrt(mean x^2 + eps)
+        self.layers = []
+        with torch.no_grad():
+            for blk in model.layers:
+                a, f = blk.attention, blk.feed_forward
+                g1 = (blk.attention_norm.weight * scale)[:, None]
+                g2 = (blk.ffn_norm.weight * scale)[:, None]
+                wq = a.wq.weight / math.sqrt(cfg.head_dim)  # rotation is linear: scale q before it
+                wqkv = torch.cat([wq, a.wk.weight, a.wv.weight]).t() * g1
+                w13 = torch.cat([f.w1.weight, f.w3.weight]).t() * g2
+                self.layers.append((wqkv.contiguous(), a.wo.weight.t().contiguous(), w13.contiguous(),
+                                    f.w2.weight.t().contiguous()))
+            self.out_t = model.output.weight.t().contiguous()  # (dim, vocab): faster than the (vocab, dim) view
+            self.emb = model.tok_embeddings.weight
+            self.final = (model.norm.weight * scale).detach()
+        w = self.emb
+        self.eps = torch.full((cfg.dim,), cfg.norm_eps, dtype=w.dtype, device=w.device)
+        cos, sin = rope_cos_sin(self.D, torch.arange(cfg.max_seq_len, device=w.device), cfg.rope_theta)
+        self.rot = torch.view_as_real(torch.complex(cos, sin)).to(w.dtype).contiguous()  # (T, D/2, 2)
+        self.nqk = (self.H + self.Hkv) * self.D
+        self.hidden = cfg.hidden_dim
+
+    def _norm(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.addcmul(self.eps, x, x).sum(-1, keepdim=True).rsqrt_()
+
+    @torch.inference_mode()
+    def __call__(self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache,
+                 keys: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens, positions (B,); keys (B, cache.length + 1) bool marks real tokens (None: all).
+        Returns logits (B, V) and advances the cache by one position."""
+        B = tokens.shape[0]
+        H, Hkv, D, nqk = self.H, self.Hkv, self.D, self.nqk
+        rep = H // Hkv
+        t = cache.length
+        L = t + 1
+        if L > cache.max_len:
+            raise ValueError(f"KV cache full: {L} positions needed, cache holds {cache.max_len}")
+        bias = None
+        if keys is not None:
+            bias = torch.zeros(keys.shape, dtype=self.emb.dtype, device=keys.device).masked_fill_(~keys, float("-inf"))
+            bias = bias.view(B, 1, 1, L)
+        rot = torch.view_as_complex(self.rot.index_select(0, positions)).unsqueeze(1)  # (B, 1, D/2)
+        x = F.embedding(tokens, self.emb)
+        for i, (wqkv, wo, w13, w2) in enumerate(self.layers):
+            qkv = self._norm(x) @ wqkv
+            qk = torch.view_as_complex(qkv[:, :nqk].view(B, H + Hkv, D // 2, 2)) * rot
+            qk = torch.view_as_real(qk).view(B, H + Hkv, D)
+            kc, vc = cache.k[i], cache.v[i]
+            kc[:, :, t] = qk[:, H:]
+            vc[:, :, t] = qkv[:, nqk:].view(B, Hkv, D)
+            k = kc[:, :, :L].view(B * Hkv, L, D)  # merging (B, Hkv) keeps this a view
+            scores = torch.bmm(qk[:, :H].reshape(B * Hkv, rep, D), k.transpose(1, 2))
+            if bias is not None:
+                scores = (scores.view(B, Hkv, rep, L) + bias).view(B * Hkv, rep, L)
+            o = torch.bmm(scores.softmax(-1), vc[:, :, :L].view(B * Hkv, L, D))  # (B * Hkv, rep, D)
+            x = torch.addmm(x, o.view(B, H * D), wo)
+            gu = self._norm(x) @ w13
+            x = torch.addmm(x, F.silu(gu[:, :self.hidden]) * gu[:, self.hidden:], w2)
+        cache.length = L
+        return (self._norm(x) * self.final) @ self.out_t
+
+
+_DECODE_STEPS: "weakref.WeakKeyDictionary[Llama, tuple[tuple, DecodeStep]]" = weakref.WeakKeyDictionary()
