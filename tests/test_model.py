@@ -124,6 +124,27 @@ def test_left_padding_does_not_change_real_tokens():
     assert torch.isfinite(model(padded, attention_mask=mask).logits).all()
 
 
+@pytest.mark.parametrize("start", [1, 6, 11])
+def test_outputs_from_equals_the_tail_of_the_full_forward(start):
+    model = Llama(tiny(n_kv_heads=2)).eval()
+    tokens = torch.randint(3, 61, (2, 12))
+    full = model(tokens)
+    part = model(tokens, outputs_from=start)
+    assert part.hidden.shape[1] == part.logits.shape[1] == 12 - start
+    torch.testing.assert_close(part.logits, full.logits[:, start:], rtol=1e-4, atol=1e-5)
+    # with left padding and a KV cache: the tail matches, and the cache holds every position's keys
+    mask = torch.ones(2, 12, dtype=torch.long)
+    mask[0, :3] = 0
+    ref_cache, cache = KVCache(model.config, 2), KVCache(model.config, 2)
+    ref = model(tokens, attention_mask=mask, kv_cache=ref_cache).logits
+    got = model(tokens, attention_mask=mask, kv_cache=cache, outputs_from=start).logits
+    torch.testing.assert_close(got, ref[:, start:], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(cache.k, ref_cache.k)
+    torch.testing.assert_close(cache.v, ref_cache.v)
+    with pytest.raises(ValueError, match="outputs_from"):
+        model(tokens, outputs_from=12)
+
+
 def test_sequence_longer_than_context_is_refused():
     model = Llama(tiny(max_seq_len=8))
     with pytest.raises(ValueError, match="max_seq_len"):

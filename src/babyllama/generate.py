@@ -396,7 +396,8 @@ def _prefill(model: Llama, rows: Sequence[_Row], cache_len: int, pad_id: int
     tokens, keys = tokens.to(device), keys.to(device)
     padded = min(lens) != P
     cache = KVCache(model.config, B, max_len=P + cache_len, device=device, dtype=dtype)
-    out = model(tokens, attention_mask=keys[:, :P] if padded else None, kv_cache=cache, last_only=True)
+    out = model(tokens, attention_mask=keys[:, :P] if padded else None, kv_cache=cache, last_only=True,
+                outputs_from=P - 1)
     positions = torch.tensor(lens, dtype=torch.long, device=device)
     return out.logits[:, -1].float(), cache, (keys if padded else None), positions
 

@@ -164,9 +164,12 @@ class Attention(nn.Module):
         self.resid_dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
-                cache: KVCache | None, layer: int) -> torch.Tensor:
+                cache: KVCache | None, layer: int, keep: int = 0) -> torch.Tensor:
+        """Attention output for the queries at positions keep.. of x; every position gives keys/values."""
         B, T, _ = x.shape
-        q = apply_rope(self.wq(x).view(B, T, self.n_heads, self.head_dim), cos, sin)
+        xq = x[:, keep:] if keep else x
+        cq, sq = (cos.narrow(-2, keep, T - keep), sin.narrow(-2, keep, T - keep)) if keep else (cos, sin)
+        q = apply_rope(self.wq(xq).view(B, T - keep, self.n_heads, self.head_dim), cq, sq)
         k = apply_rope(self.wk(x).view(B, T, self.n_kv_heads, self.head_dim), cos, sin)
         v = self.wv(x).view(B, T, self.n_kv_heads, self.head_dim)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, T, D)
@@ -179,7 +182,7 @@ class Attention(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True, enable_gqa=gqa)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, enable_gqa=gqa)
-        out = out.transpose(1, 2).reshape(B, T, -1)
+        out = out.transpose(1, 2).reshape(B, T - keep, -1)
         return self.resid_dropout(self.wo(out))
 
 
@@ -206,8 +209,10 @@ class TransformerBlock(nn.Module):
         self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.feed_forward = FeedForward(cfg)
 
-    def forward(self, x, cos, sin, mask, cache):
-        x = x + self.attention(self.attention_norm(x), cos, sin, mask, cache, self.layer)
+    def forward(self, x, cos, sin, mask, cache, keep: int = 0):
+        """keep > 0: compute outputs for positions keep.. only (the others still give keys/values)."""
+        a = self.attention(self.attention_norm(x), cos, sin, mask, cache, self.layer, keep)
+        x = (x[:, keep:] if keep else x) + a
         return x + self.feed_forward(self.ffn_norm(x))
 
 
@@ -240,12 +245,17 @@ class Llama(nn.Module):
 
     def forward(self, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 positions: torch.Tensor | None = None, kv_cache: KVCache | None = None,
-                last_only: bool = False) -> ModelOutput:
+                last_only: bool = False, outputs_from: int = 0) -> ModelOutput:
         """tokens (B, T). attention_mask (B, S) marks real tokens with 1 and padding with 0, where
         S = cached positions + T (for left-padded batches). positions (B, T) default to the count of
         real tokens before each one (so left padding does not shift positions). last_only: compute
-        logits for the final position only (generation)."""
+        logits for the final position only (generation). outputs_from: hidden states and logits only
+        for positions outputs_from.. (T - outputs_from of them); the last layer then skips the queries
+        and feed-forward of the earlier positions, which still provide keys and values (scoring,
+        prefill)."""
         B, T = tokens.shape
+        if not 0 <= outputs_from < T:
+            raise ValueError(f"outputs_from must be in [0, {T}), got {outputs_from}")
         past = kv_cache.length if kv_cache is not None else 0
         S = past + T
         if S > self.config.max_seq_len and kv_cache is None:
@@ -258,8 +268,16 @@ class Llama(nn.Module):
         cos, sin = rope_cos_sin(self.config.head_dim, positions, self.config.rope_theta)
         mask = self._attention_mask(attention_mask, B, T, past, tokens.device)
         h = self.dropout(self.tok_embeddings(tokens))
-        for block in self.layers:
-            h = block(h, cos, sin, mask, kv_cache)
+        last = len(self.layers) - 1
+        for i, block in enumerate(self.layers):
+            if i == last and outputs_from:
+                if mask is None:  # queries outputs_from.. see keys 0..their own position
+                    mask = torch.ones(T - outputs_from, T, dtype=torch.bool, device=tokens.device).tril(outputs_from)
+                else:
+                    mask = mask[:, :, outputs_from:]
+                h = block(h, cos, sin, mask, kv_cache, outputs_from)
+            else:
+                h = block(h, cos, sin, mask, kv_cache)
         if kv_cache is not None:
             kv_cache.length = S
         h = self.norm(h)

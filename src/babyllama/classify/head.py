@@ -50,10 +50,11 @@ class Classifier(nn.Module):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         with torch.set_grad_enabled(self.train_backbone and torch.is_grad_enabled()):
-            # last_only skips the full vocabulary projection; `hidden` still covers every position
-            hidden = self.backbone(input_ids, attention_mask=attention_mask, last_only=True).hidden
-        idx = last_real_index(attention_mask)
-        return hidden[torch.arange(hidden.shape[0], device=hidden.device), idx]
+            idx = last_real_index(attention_mask)
+            start = int(idx.min())  # hidden states from here on (left padding: the last position only)
+            # last_only skips the full vocabulary projection
+            hidden = self.backbone(input_ids, attention_mask=attention_mask, last_only=True, outputs_from=start).hidden
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), idx - start]
 
     def classify(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(features.to(self.head.weight.dtype)))

@@ -86,7 +86,8 @@ def score_batch(model: Llama, contexts: Sequence[Sequence[int]], labels: Sequenc
     K, L = len(labels), max(len(lab) for lab in labels)
     cache = KVCache(model.config, B, max_len=T + L, device=device,
                     dtype=next(model.parameters()).dtype)
-    first = F.log_softmax(model(ids, attention_mask=mask, kv_cache=cache, last_only=True).logits[:, -1], -1)
+    out = model(ids, attention_mask=mask, kv_cache=cache, last_only=True, outputs_from=T - 1)
+    first = F.log_softmax(out.logits[:, -1], -1)
     lab = torch.full((K, L), pad_id, dtype=torch.long, device=device)
     for k, t in enumerate(labels):
         lab[k, :len(t)] = torch.tensor(list(t), device=device)

@@ -154,7 +154,8 @@ def score_batch(model: Any, batch: Sequence[Window], max_logit_rows: int | None 
     xt = torch.from_numpy(x).to(device)
     r = torch.from_numpy(np.concatenate(rows)).to(device)
     c = torch.from_numpy(np.concatenate(cols)).to(device)
-    hidden = model(xt, last_only=True).hidden[r, c]  # states that predict the scored tokens
+    start = int(c.min())  # the last layer computes outputs from here on only
+    hidden = model(xt, last_only=True, outputs_from=start).hidden[r, c - start]  # states predicting scored tokens
     targets = xt[r, c + 1]
     vocab = model.config.vocab_size
     step = max_logit_rows or max(64, (1 << 23) // vocab)  # ~32 MB of logits at a time
