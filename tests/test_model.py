@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from babyllama.model import KVCache, Llama, LlamaConfig, apply_rope, rope_cos_sin
+from babyllama.model import KVCache, Llama, LlamaConfig, apply_rope, causal_attention, rope_cos_sin
 
 torch.manual_seed(0)
 
@@ -143,6 +143,22 @@ def test_outputs_from_equals_the_tail_of_the_full_forward(start):
     torch.testing.assert_close(cache.v, ref_cache.v)
     with pytest.raises(ValueError, match="outputs_from"):
         model(tokens, outputs_from=12)
+
+
+@pytest.mark.parametrize("Tq,S,D", [(150, 150, 8), (150, 150, 32), (70, 200, 8), (1, 90, 8), (40, 40, 8)])
+def test_blocked_causal_attention_equals_one_masked_softmax(Tq, S, D):
+    """Query blocks against keys up to their end equal plain attention with a bottom-right causal mask,
+    values and gradients (GQA: 4 query heads on 2 kv heads)."""
+    torch.manual_seed(0)
+    q = torch.randn(2, 4, Tq, D, requires_grad=True)
+    k, v = torch.randn(2, 2, S, D, requires_grad=True), torch.randn(2, 2, S, D, requires_grad=True)
+    got = causal_attention(q, k, v, enable_gqa=True)
+    kr, vr = k.repeat_interleave(2, 1), v.repeat_interleave(2, 1)
+    allowed = torch.ones(Tq, S, dtype=torch.bool).tril(S - Tq)
+    ref = ((q @ kr.transpose(-1, -2)) / math.sqrt(D)).masked_fill(~allowed, float("-inf")).softmax(-1) @ vr
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+    for a, b in zip(torch.autograd.grad(got.square().sum(), (q, k, v)), torch.autograd.grad(ref.square().sum(), (q, k, v))):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
 def test_sequence_longer_than_context_is_refused():
