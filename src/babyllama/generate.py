@@ -313,7 +313,6 @@ def _raw_stats(logits: torch.Tensor, tokens: torch.Tensor) -> tuple[list[float],
     return chosen.tolist(), entropy.tolist()
 
 
-# ---- the one-token forward pass ---------------------------------------------------------------------
 # ---- text bookkeeping ------------------------------------------------------------------------------
 class _Text:
     """Decode a row's output as a continuation of its prompt; cut at stop strings; stream new text."""
@@ -404,7 +403,7 @@ def _prefill(model: Llama, rows: Sequence[_Row], cache_len: int, pad_id: int
 
 def _step_fn(model: Llama, fast: bool) -> Callable[..., torch.Tensor]:
     if fast and isinstance(model, Llama) and model.tok_embeddings.weight.dtype in (torch.float32, torch.float64):
-        return model.decode_step
+        return model.decoder()
 
     def slow(tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache, keys: torch.Tensor | None):
         out = model(tokens[:, None], attention_mask=keys, positions=positions[:, None], kv_cache=cache,

@@ -318,23 +318,26 @@ class Llama(nn.Module):
         logits = self.output(h[:, -1:] if last_only else h).float()
         return ModelOutput(logits, h)
 
-    @torch.inference_mode()
     def decode_step(self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache,
                     keys: torch.Tensor | None = None) -> torch.Tensor:
         """One decoding step: tokens and positions (B,) at cache column `cache.length`; keys
         (B, cache.length + 1) bool marks real tokens (None: all). Returns float logits (B, vocab)
         and advances the cache. Equals `forward(tokens[:, None], ..., kv_cache=cache, last_only=True)`
-        but runs on a fused copy of the weights (see DecodeStep), built once and rebuilt only when a
-        parameter changes."""
+        but runs on a fused copy of the weights; a decoding loop should take `step = model.decoder()`
+        once and call `step(...)`, which skips the check for changed weights."""
+        return self.decoder()(tokens, positions, cache, keys)
+
+    def decoder(self) -> "DecodeStep":
+        """The DecodeStep for the current weights: built once, rebuilt only when a parameter changes."""
         try:
             sig = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.parameters())
         except RuntimeError:  # inference tensors have no version counter: build without caching
-            return DecodeStep(self)(tokens, positions, cache, keys)
+            return DecodeStep(self)
         hit = _DECODE_STEPS.get(self)
         if hit is None or hit[0] != sig:
             hit = (sig, DecodeStep(self))
             _DECODE_STEPS[self] = hit
-        return hit[1](tokens, positions, cache, keys)
+        return hit[1]
 
     @staticmethod
     def _attention_mask(attention_mask: torch.Tensor | None, B: int, T: int, past: int,
