@@ -10,7 +10,9 @@ rotary layout) and the logits are checked to agree before any timing. Runs alter
 two libraries and the best of --repeats is kept, so a busy machine hurts both alike.
 Prints tokens/s for batch-1 greedy (--new-tokens, default 256), the same with every decode step
 through `Llama.forward` instead of `Llama.decode_step` (generate(..., fast=False)), and a batch of 32 prompts
-of different lengths (left padded, --batch-new-tokens, default 128).
+of different lengths (left padded, --batch-new-tokens, default 128). Batch-1 decoding must read every
+weight once per token, so it also prints that bound: the tokens/s of merely summing all the weights
+the decoding step reads (its fused copy), which no fp32 implementation on this machine can beat.
 """
 from __future__ import annotations
 
@@ -96,6 +98,20 @@ def best_of(fns: dict, repeats: int) -> dict:
     return {k: (best[k], out[k]) for k in fns}
 
 
+def weight_read_bound(model: Llama, repeats: int = 20) -> float:
+    """Tokens/s if a decoding step cost nothing but reading its weights: best time to sum them all."""
+    step = model.decoder()
+    weights = [w for layer in step.layers for w in layer] + [step.out_t]
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(repeats):
+            t = time.perf_counter()
+            for w in weights:
+                w.sum()
+            best = min(best, time.perf_counter() - t)
+    return 1.0 / best
+
+
 def bench_shape(name: str, args: argparse.Namespace) -> list[tuple]:
     torch.manual_seed(0)
     model = Llama(LlamaConfig(**SHAPES[name])).eval()
@@ -118,6 +134,9 @@ def bench_shape(name: str, args: argparse.Namespace) -> list[tuple]:
         }, args.repeats)
     same = res["ours"][1] == res["hf"][1] == res["forward"][1]
     rows.append((name, f"greedy batch 1, {n} new", n / res["ours"][0], n / res["hf"][0], same))
+    bound = weight_read_bound(model)
+    print(f"[{name}] reading every weight once per token allows at most {bound:,.0f} tok/s at batch 1 "
+          f"({bound / (n / res['hf'][0]):.2f}x HF); ours reaches {n / res['ours'][0] / bound:.0%} of that")
     rows.append((name, f"same, steps via Llama.forward", n / res["forward"][0], n / res["hf"][0], same))
 
     # batch of prompts with different lengths, greedy, left padded
