@@ -13,8 +13,8 @@ for norm in sum mean; do
 done
 $t $c finetune --model $M $TOK --data $D/sst --mode head --epochs 10 --lr 3e-3 --batch-size 32 --seeds 3 --threads 1 --out $TAG/sst-finetune-head > $TAG/sst-finetune-head.log 2>&1
 $t $c finetune --model $M $TOK --data $D/cfimdb --mode head --epochs 10 --lr 3e-3 --batch-size 16 --max-len 256 --seeds 3 --threads 1 --out $TAG/cfimdb-finetune-head > $TAG/cfimdb-finetune-head.log 2>&1
-$t $c finetune --model $M $TOK --data $D/sst --mode full --epochs 4 --lr 1e-3 --batch-size 32 --seeds 3 --threads 1 --out $TAG/sst-finetune-full > $TAG/sst-finetune-full.log 2>&1
-$t $c finetune --model $M $TOK --data $D/cfimdb --mode full --epochs 8 --lr 1e-3 --batch-size 16 --max-len 256 --seeds 3 --threads 1 --out $TAG/cfimdb-finetune-full > $TAG/cfimdb-finetune-full.log 2>&1
+$t $c finetune --model $M $TOK --data $D/sst --mode full --epochs ${SST_EPOCHS:-4} --lr 1e-3 --batch-size 32 --seeds 3 --threads 1 --out $TAG/sst-finetune-full > $TAG/sst-finetune-full.log 2>&1
+$t $c finetune --model $M $TOK --data $D/cfimdb --mode full --epochs ${CFIMDB_EPOCHS:-8} --lr 1e-3 --batch-size 16 --max-len 256 --seeds 3 --threads 1 --out $TAG/cfimdb-finetune-full > $TAG/cfimdb-finetune-full.log 2>&1
 python - "$TAG" <<'PY'
 import json, sys, pathlib
 for p in sorted(pathlib.Path(sys.argv[1]).glob("*/results.json")):
