@@ -1,6 +1,7 @@
 #!/bin/bash
 # Sentiment classification runs for one base model: prompting (sum, mean) and finetuning (head, full; 3 seeds)
 # on SST-5 and CFIMDB.  usage: recipes/sentiment.sh MODEL TAG [TOKENIZER]   (outputs in ./TAG/, logs in ./TAG/*.log)
+# Full-model epochs: SST_EPOCHS (default 4), CFIMDB_EPOCHS (default 8). Data: DATA (default ../shared/data).
 set -e
 M=$1; TAG=$2; TOK=${3:+--tokenizer $3}
 D=${DATA:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}   # ../shared/data beside the repo
