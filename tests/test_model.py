@@ -107,7 +107,8 @@ def test_kv_cache_forward_equals_full_forward():
     full = model(tokens).logits
     cache = KVCache(model.config, batch_size=2)
     parts = [model(tokens[:, :7], kv_cache=cache).logits]
-    for t in range(7, 20):
+    parts.append(model(tokens[:, 7:12], kv_cache=cache).logits)  # several new tokens after cached ones
+    for t in range(12, 20):
         parts.append(model(tokens[:, t:t + 1], kv_cache=cache).logits)
     torch.testing.assert_close(torch.cat(parts, 1), full, rtol=1e-4, atol=1e-5)
     assert cache.length == 20

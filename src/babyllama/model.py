@@ -363,7 +363,7 @@ class DecodeStep:
     RMSNorm weights and the 1/sqrt(head_dim) attention scale folded in, rotary embeddings are one
     complex multiply by a precomputed table, and attention for the single query is two batched
     matmuls with the query heads grouped per kv head (no repeated keys). The layer and output weights
-    are copied into this layout once; `Llama.decode_step` keeps one per model until its weights change.
+    are copied into this layout once; `Llama.decoder()` keeps one per model until its weights change.
     """
 
     def __init__(self, model: Llama) -> None:
