@@ -137,7 +137,7 @@ def bench_shape(name: str, args: argparse.Namespace) -> list[tuple]:
     bound = weight_read_bound(model)
     print(f"[{name}] reading every weight once per token allows at most {bound:,.0f} tok/s at batch 1 "
           f"({bound / (n / res['hf'][0]):.2f}x HF); ours reaches {n / res['ours'][0] / bound:.0%} of that")
-    rows.append((name, f"same, steps via Llama.forward", n / res["forward"][0], n / res["hf"][0], same))
+    rows.append((name, "same, steps via Llama.forward", n / res["forward"][0], n / res["hf"][0], same))
 
     # batch of prompts with different lengths, greedy, left padded
     B, n = args.batch, args.batch_new_tokens

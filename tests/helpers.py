@@ -13,3 +13,18 @@ def byte_level_bpe(texts: list[str], vocab_size: int, specials: list[str]):
                                              initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
     tk.train_from_iterator(texts, trainer)
     return tk
+
+
+def noisy_model(seed: int = 0, **config):
+    """A babyllama `Llama` in eval mode with N(0, 0.3) weights: larger than the init, so every layer
+    matters for the logits and a wrong weight mapping shows."""
+    import torch
+
+    from babyllama.model import Llama, LlamaConfig
+
+    torch.manual_seed(seed)
+    model = Llama(LlamaConfig(**config)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    return model

@@ -8,10 +8,12 @@ import struct
 import pytest
 import torch
 
+from helpers import noisy_model
+
 from babyllama.checkpoint import save_model
 from babyllama.cli import main
 from babyllama.interop.detect import inspect, load_model, sniff
-from babyllama.model import Llama, LlamaConfig
+from babyllama.model import Llama
 from babyllama.utils.io import BabyLlamaError
 
 WORDS = "once upon a time there was little girl named lily she loved to play in the park one day".split()
@@ -26,14 +28,9 @@ def tok():
 
 
 def tiny(vocab: int = 300, tie: bool = True, **kw) -> Llama:
-    torch.manual_seed(0)
     cfg = dict(dim=32, n_layers=2, n_heads=4, n_kv_heads=2, hidden_dim=64, max_seq_len=32)
     cfg.update(kw)
-    model = Llama(LlamaConfig(vocab_size=vocab, tie_embeddings=tie, **cfg)).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.3)
-    return model
+    return noisy_model(0, vocab_size=vocab, tie_embeddings=tie, **cfg)
 
 
 def logits(model: Llama) -> torch.Tensor:

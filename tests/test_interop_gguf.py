@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import byte_level_bpe
+from helpers import byte_level_bpe, noisy_model
 import torch
 
 gguf = pytest.importorskip("gguf")
 
 from babyllama.interop.gguf import export_gguf, read_gguf  # noqa: E402
-from babyllama.model import Llama, LlamaConfig  # noqa: E402
+from babyllama.model import Llama  # noqa: E402
 from babyllama.utils.io import BabyLlamaError  # noqa: E402
 
 CONFIGS = {
@@ -36,12 +36,7 @@ def tok():
 
 
 def tiny(name: str, vocab: int = 320, seed: int = 0) -> Llama:
-    torch.manual_seed(seed)
-    model = Llama(LlamaConfig(vocab_size=vocab, max_seq_len=64, **CONFIGS[name])).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.3)
-    return model
+    return noisy_model(seed, vocab_size=vocab, max_seq_len=64, **CONFIGS[name])
 
 
 def logits(model: Llama) -> torch.Tensor:
@@ -91,7 +86,7 @@ def test_f16_round_trip(tmp_path, name):
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_q8_0_within_quantization_error(tmp_path, name):
     model = tiny(name)
-    types = export_gguf(model, tmp_path / "m.gguf", kind="q8_0")
+    export_gguf(model, tmp_path / "m.gguf", kind="q8_0")
     back, _, _ = read_gguf(tmp_path / "m.gguf")
     ours, orig = back.state_dict(), model.state_dict()
     for k, w in orig.items():

@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import pytest
-from helpers import byte_level_bpe
+from helpers import byte_level_bpe, noisy_model
 import torch
 
 from babyllama.interop.hf import export_hf, hf_to_meta, meta_to_hf, read_hf
-from babyllama.model import KVCache, Llama, LlamaConfig
+from babyllama.model import KVCache, Llama
 from babyllama.utils.io import BabyLlamaError
 
 CONFIGS = {
@@ -36,12 +36,7 @@ def tok():
 
 
 def tiny(name: str, vocab: int = 400, seed: int = 0) -> Llama:
-    torch.manual_seed(seed)
-    model = Llama(LlamaConfig(vocab_size=vocab, max_seq_len=64, **CONFIGS[name])).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.3)
-    return model
+    return noisy_model(seed, vocab_size=vocab, max_seq_len=64, **CONFIGS[name])
 
 
 def tokens(vocab: int, seed: int = 1) -> torch.Tensor:

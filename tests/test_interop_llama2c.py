@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import noisy_model
+
 from babyllama.interop.llama2c import read_bin, read_pt, sniff, write_bin
 from babyllama.model import KVCache, Llama, LlamaConfig
 from babyllama.utils.io import BabyLlamaError
@@ -22,12 +24,7 @@ CONFIGS = {
 
 
 def tiny(name: str, seed: int = 0) -> Llama:
-    torch.manual_seed(seed)
-    model = Llama(LlamaConfig(max_seq_len=32, **CONFIGS[name])).eval()
-    with torch.no_grad():
-        for p in model.parameters():  # larger than the init so layers matter for the logits
-            p.normal_(0, 0.3)
-    return model
+    return noisy_model(seed, max_seq_len=32, **CONFIGS[name])
 
 
 def logits(model: Llama, seed: int = 1) -> torch.Tensor:

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from babyllama.model import KVCache, Llama
 from babyllama.utils.io import BabyLlamaError, atomic_path, read_json

@@ -297,7 +297,6 @@ def read_gguf_tokenizer(r: Any, meta: dict[str, Any], path: Path, notes: list[st
         return None
     tokens = _value(fields["tokenizer.ggml.tokens"])
     types = _value(fields["tokenizer.ggml.token_type"]) if "tokenizer.ggml.token_type" in fields else [1] * len(tokens)
-    bos, eos = meta.get("tokenizer.ggml.bos_token_id"), meta.get("tokenizer.ggml.eos_token_id")
     try:
         if kind == "llama":
             scores = _value(fields["tokenizer.ggml.scores"]) if "tokenizer.ggml.scores" in fields else [0.0] * len(tokens)

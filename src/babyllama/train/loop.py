@@ -281,7 +281,7 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, objective: Objective
     cfg.train.init_from), the objective is next-token language modeling, training data is a TokenLoader on
     cfg.data.data_dir and validation uses iter_eval_batches. Pass model / objective / train_data /
     eval_data to reuse the loop for finetuning. resume=True continues from run_dir's latest checkpoint."""
-    tc, dc, oc = cfg.train, cfg.data, cfg.optim
+    tc = cfg.train
     device = pick_device(tc.device)
     info = D.setup(device.type)
     try:
