@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from babyllama.checkpoint import load_model, save_model
+from babyllama.checkpoint.model_dir import load_model_dir as load_model, save_model
 from babyllama.model import Llama, LlamaConfig
 from babyllama.tokenizer import train_tokenizer
 from babyllama.utils.io import BabyLlamaError

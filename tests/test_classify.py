@@ -346,7 +346,7 @@ def test_cli_bad_input(tmp_path, tiny_model_dir):
     with pytest.raises(BabyLlamaError, match=r"toy-dev.txt:2: label 5 is outside"):
         run_cli(["prompt", "--model", str(tiny_model_dir), "--data", str(tmp_path / "toy")])
     write_tiny_task(tmp_path / "toy2")
-    with pytest.raises(BabyLlamaError, match="no such model"):
+    with pytest.raises(BabyLlamaError, match="no such file or folder"):
         run_cli(["prompt", "--model", str(tmp_path / "nope"), "--data", str(tmp_path / "toy2")])
 
 

@@ -9,7 +9,7 @@ from babyllama.classify.finetune import ClassificationObjective, EpochBatches, F
 from babyllama.classify.head import Classifier
 from babyllama.model import Llama, LlamaConfig
 from babyllama.train.loop import train
-from babyllama.train.state import latest_checkpoint, load_weights
+from babyllama.checkpoint.run_dir import latest_checkpoint, load_module_weights as load_weights
 
 
 def test_epoch_batches_visit_every_example_once_per_epoch_and_reshuffle():

@@ -63,7 +63,7 @@ def test_generate_via_python_m(workdir, tmp_path):
     high = (tmp_path / "generated-sentence-temp-1.txt").read_text()
     assert low.startswith(run_llama.PREFIX) and high.startswith(run_llama.PREFIX)
     assert "Temperature is 0.0" in proc.stdout and "Temperature is 1.0" in proc.stdout
-    from babyllama.checkpoint import load_model
+    from babyllama.checkpoint.model_dir import load_model_dir as load_model
 
     model, tok = load_model(workdir / "tiny")
     ids = tok.encode(run_llama.PREFIX, bos=True)

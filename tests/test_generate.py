@@ -10,7 +10,7 @@ import torch
 
 from babyllama.eval.textstats import repeated_ngram_rate
 from babyllama.generate import (GenerationConfig, SettingError, _beam_search, _Row, _stop_ids,
-                                filter_min_p, filter_top_k, filter_top_p, generate, load_for_inference,
+                                filter_min_p, filter_top_k, filter_top_p, generate,
                                 read_prompts, sample_from)
 from babyllama.model import KVCache, Llama, LlamaConfig
 from babyllama.utils.io import BabyLlamaError
@@ -353,15 +353,17 @@ def _run(argv, monkeypatch=None, stdin=None):
     return gen.run(args)
 
 
-def test_load_for_inference_refuses_mismatched_tokenizers(model_dir):
-    model, tok = load_for_inference(model_dir / "model")
+def test_load_refuses_mismatched_tokenizers(model_dir):
+    from babyllama.loading import load
+
+    model, tok = load(model_dir / "model")
     assert tok.vocab_size == model.config.vocab_size and not model.training
     with pytest.raises(BabyLlamaError, match="differs"):
-        load_for_inference(model_dir / "model", model_dir / "other.model")
+        load(model_dir / "model", model_dir / "other.model")
     with pytest.raises(BabyLlamaError, match="vocab_size"):
-        load_for_inference(model_dir / "model", model_dir / "small.model")
+        load(model_dir / "model", model_dir / "small.model")
     with pytest.raises(BabyLlamaError, match="no such file or folder"):
-        load_for_inference(model_dir / "nope")
+        load(model_dir / "nope")
 
 
 def test_cli_writes_jsonl_and_reads_files_and_stdin(model_dir, tmp_path, monkeypatch, capsys):

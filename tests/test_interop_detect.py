@@ -1,4 +1,4 @@
-"""Format detection by content, load_model over every format, `babyllama convert` and `babyllama inspect`."""
+"""Format detection by content, babyllama.loading.load over every format, `babyllama convert` and `babyllama inspect`."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,8 @@ from helpers import noisy_model
 
 from babyllama.checkpoint import save_model
 from babyllama.cli import main
-from babyllama.interop.detect import inspect, load_model, sniff
+from babyllama.interop.detect import inspect, sniff
+from babyllama.loading import load
 from babyllama.model import Llama
 from babyllama.utils.io import BabyLlamaError
 
@@ -26,6 +27,11 @@ def tok():
     rng = random.Random(0)
     return train_tokenizer([" ".join(rng.choice(WORDS) for _ in range(30)) + "." for _ in range(300)], 300)
 
+
+
+def load_model(path, tokenizer=None):
+    loaded = load(path, tokenizer=tokenizer, require_tokenizer=False)
+    return loaded.model, loaded.tokenizer, loaded.info
 
 def tiny(vocab: int = 300, tie: bool = True, **kw) -> Llama:
     cfg = dict(dim=32, n_layers=2, n_heads=4, n_kv_heads=2, hidden_dim=64, max_seq_len=32)

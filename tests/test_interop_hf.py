@@ -176,7 +176,7 @@ from babyllama.model import Llama, LlamaConfig
 from babyllama.interop import detect, hf, llama2c, convert
 m = Llama(LlamaConfig(dim=16, n_layers=1, n_heads=2, vocab_size=8, max_seq_len=8))
 hf.export_hf(m, r"{tmp_path / 'hf'}")
-back, tok, info = detect.load_model(r"{tmp_path / 'hf'}")
+back, tok, info = detect.read_any(r"{tmp_path / 'hf'}")
 assert info["format"] == "hf" and tok is None
 print("ok")
 """

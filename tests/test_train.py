@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from babyllama.checkpoint import load_model
+from babyllama.checkpoint.model_dir import load_model_dir as load_model
 from babyllama.config import TrainConfig, load_config
 from babyllama.data.loader import iter_eval_batches
 from babyllama.data.prepare import load_manifest, prepare
 from babyllama.model import Llama, LlamaConfig
 from babyllama.sample import sample_ids
 from babyllama.train import LanguageModeling, train
-from babyllama.train.state import latest_checkpoint, list_checkpoints
+from babyllama.checkpoint.run_dir import latest_checkpoint, list_checkpoints
 from babyllama.utils.io import BabyLlamaError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,8 +1,8 @@
 """babyllama: small Llama-2 models from scratch — model, tokenizers, data, training, decoding.
 
-    from babyllama import load_model, sample_text
+    from babyllama import load, sample_text
     from babyllama.generate import generate
-    model, tok, info = load_model("runs/quickstart/model")     # or an HF folder, GGUF, llama2.c .bin
+    model, tok = load("runs/quickstart/model")     # or an HF folder, GGUF, llama2.c .bin
     print(generate(model, tok, "Once upon a time", max_new_tokens=50)[0].text)
 
     from babyllama import load_config
@@ -25,8 +25,8 @@ _EXPORTS = {
     "generate_stories": "babyllama.data.stories", "prepare": "babyllama.data.prepare",
     "TokenLoader": "babyllama.data.loader",
     "load_config": "babyllama.config", "TrainConfig": "babyllama.config",
-    "save_model": "babyllama.checkpoint",
-    "load_model": "babyllama.interop.detect", "inspect": "babyllama.interop.detect",
+    "save_model": "babyllama.checkpoint.model_dir",
+    "load": "babyllama.loading", "inspect": "babyllama.interop.detect",
     "GenerationConfig": "babyllama.generate",
     "sample_text": "babyllama.sample",
 }

@@ -260,12 +260,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from babyllama.generate import load_for_inference, read_prompts
+    from babyllama.generate import read_prompts
+    from babyllama.loading import load
 
     settings = [parse_setting(s) for s in args.setting] or [Setting(k, dict(v)) for k, v in BUILTIN_SETTINGS.items()]
     prompts = read_prompts(args.prompts_file) if args.prompts_file else list(BUILTIN_PROMPTS)
     base = GenerationConfig(max_new_tokens=args.max_new_tokens, seed=args.seed)
-    model, tok = load_for_inference(args.model, args.tokenizer, args.device)
+    model, tok = load(args.model, args.tokenizer, args.device)
     if not args.quiet:
         print(f"decode-study: {len(prompts)} prompts x {len(settings)} settings, {args.samples} samples per "
               f"prompt when sampling, {args.max_new_tokens} new tokens", file=sys.stderr)

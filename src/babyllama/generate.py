@@ -1,7 +1,8 @@
 """Text generation on the model's KV cache, every common decoding strategy written out by hand.
 
-    from babyllama.generate import GenerationConfig, generate, load_for_inference
-    model, tok = load_for_inference("runs/quickstart/model")
+    from babyllama.decode import GenerationConfig, generate
+    from babyllama.loading import load
+    model, tok = load("runs/quickstart/model")
     cfg = GenerationConfig(max_new_tokens=100, temperature=0.8, top_p=0.9, seed=0)
     for r in generate(model, tok, ["Once upon a time", "Tim and Lily"], cfg):
         print(r.text, r.finish_reason)
@@ -683,36 +684,6 @@ def _result(row: _Row, pi: int, si: int, ptext: str | None, text: _Text | None,
                             entropies=row.entropies if cfg.logprobs else None, score=row.score)
 
 
-# ---- loading -----------------------------------------------------------------------------------------
-def load_for_inference(path: str | Path, tokenizer: str | Path | None = None, device: str = "cpu"
-                       ) -> tuple[Llama, Any]:
-    """(model in eval mode, tokenizer) from any checkpoint babyllama reads: a model, run or checkpoint
-    folder of ours, an HF folder, a GGUF file, a llama2.c .bin/.pt (with --tokenizer for its
-    tokenizer.bin). The one place generation and evaluation load models.
-
-    A tokenizer whose vocabulary or hash differs from the one saved with the model is refused.
-    """
-    from babyllama.checkpoint import check_vocab
-    from babyllama.interop.detect import load_model
-    from babyllama.sample import resolve_model_dir
-
-    path = Path(path)
-    if path.is_dir():
-        path = resolve_model_dir(path)
-    model, tok, _info = load_model(path, device=device, tokenizer=tokenizer)
-    saved = {}
-    if (path / "config.json").is_file():
-        saved = read_json(path / "config.json").get("tokenizer") or {}
-    if tok is None:
-        raise BabyLlamaError(f"{path}: no tokenizer found with the model; pass --tokenizer PATH")
-    check_vocab(tok, model.config, tokenizer or path)
-    want = saved.get("hash")
-    if tokenizer is not None and want and getattr(tok, "hash", want) != want:
-        raise BabyLlamaError(f"{tokenizer}: tokenizer differs from the one the model was saved with "
-                             f"(hash {tok.hash[:12]} vs {want[:12]}); use the model's own tokenizer")
-    return model.eval(), tok
-
-
 # ---- CLI ---------------------------------------------------------------------------------------------
 _FLAGS: list[tuple[str, type, str]] = [
     ("max_new_tokens", int, "tokens to generate at most"),
@@ -902,7 +873,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     if args.batch_size < 1:
         raise SettingError(f"--batch-size {args.batch_size}: must be >= 1")
-    model, tok = load_for_inference(args.model, args.tokenizer, args.device)
+    from babyllama.loading import load
+
+    model, tok = load(args.model, args.tokenizer, args.device)
     with cli_threads(args, model):
         return _run(args, cfg, model, tok)
 

@@ -83,7 +83,7 @@ def resolve_model_dir(path: str | Path) -> Path:
     if (p / "model" / "config.json").is_file():
         return p / "model"
     if (p / "checkpoints").is_dir():
-        from babyllama.train.state import latest_checkpoint
+        from babyllama.checkpoint.run_dir import latest_checkpoint
 
         ckpt = latest_checkpoint(p)
         if ckpt is not None:
@@ -107,11 +107,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from babyllama.generate import load_for_inference
+    from babyllama.loading import load
 
     if args.max_new_tokens < 1 or args.num_samples < 1 or args.temperature < 0 or args.top_k < 0:
         raise BabyLlamaError("--max-new-tokens and --num-samples must be >= 1, --temperature and --top-k >= 0")
-    model, tokenizer = load_for_inference(args.model, args.tokenizer, device=args.device)
+    model, tokenizer = load(args.model, args.tokenizer, device=args.device)
     texts = sample_text(model, tokenizer, args.prompt, args.max_new_tokens, temperature=args.temperature,
                         top_k=args.top_k, num_samples=args.num_samples, seed=args.seed)
     for i, text in enumerate(texts):

@@ -139,11 +139,11 @@ def print_table(title: str, results: dict[str, Any], base: dict[str, Any]) -> No
 def run(args: argparse.Namespace) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    from babyllama.classify.models import load_backbone
+    from babyllama.loading import load
 
     t0 = time.time()
     splits, names, name = load_splits(args)
-    model, tokenizer = load_backbone(args.model, args.tokenizer, device=args.device)
+    model, tokenizer = load(args.model, args.tokenizer, device=args.device)
     base = baselines(splits, len(names))
     out = Path(args.out) if args.out else None
     record: dict[str, Any] = {"action": args.action, "model": str(args.model), "data": name, "label_names": names,

@@ -70,9 +70,9 @@ def _device(args: argparse.Namespace) -> torch.device:
 
 
 def _load(args: argparse.Namespace):
-    from babyllama.classify.models import load_backbone
+    from babyllama.loading import load
 
-    return load_backbone(args.pretrained_model_path, args.tokenizer, device=_device(args),
+    return load(args.pretrained_model_path, args.tokenizer, device=_device(args),
                          default_tokenizer="tokenizer.model")
 
 

@@ -454,11 +454,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from babyllama.generate import cli_threads, load_for_inference
+    from babyllama.generate import cli_threads
+    from babyllama.loading import load
 
     if args.per_doc_out and args.mode != "document":
         raise BabyLlamaError("--per-doc-out needs --mode document")
-    model, tok = load_for_inference(args.model, args.tokenizer, args.device)
+    model, tok = load(args.model, args.tokenizer, args.device)
     with contextlib.ExitStack() as stack:
         stack.enter_context(cli_threads(args, model, auto_small=False))
         on_document = None

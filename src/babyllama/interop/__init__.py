@@ -1,7 +1,9 @@
 """Read and write other projects' checkpoints: llama2.c, Hugging Face transformers, GGUF.
 
-    from babyllama.interop.detect import load_model, inspect
-    model, tokenizer, info = load_model("stories260K.bin")   # format found from the file's content
+    from babyllama.interop.detect import read_any, inspect
+    model, tokenizer, info = read_any("stories260K.bin")   # format found from the file's content
+
+Callers outside interop use `babyllama.loading.load`, which adds the device and the checks.
 
 Each format lives in its own module (llama2c, hf, gguf); this package module holds the small
 helpers they share. transformers, tokenizers and gguf are imported only when a format needs them.

@@ -57,7 +57,7 @@ def save_as(model: Any, tokenizer: Any, dst: str | os.PathLike, to: str, hf_dtyp
 def convert(src: str | os.PathLike, dst: str | os.PathLike, to: str, tokenizer: Any = None,
             force: bool = False, hf_dtype: str = "float32") -> tuple[dict[str, Any], list[Path]]:
     """Load `src` (any format), write it to `dst` as `to`. Returns (source info, paths written)."""
-    from babyllama.interop.detect import load_model
+    from babyllama.loading import load
 
     if to not in TARGETS:
         raise BabyLlamaError(f"unknown target {to!r}; choose from {', '.join(TARGETS)}")
@@ -66,7 +66,8 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, to: str, tokenizer: 
         raise BabyLlamaError(f"{dst}: destination is the source; choose another path")
     if dst.exists() and not force:
         raise BabyLlamaError(f"{dst}: already exists; pass --force to replace it")
-    model, tok, info = load_model(src, tokenizer=tokenizer)
+    loaded = load(src, tokenizer=tokenizer, require_tokenizer=False)
+    model, tok, info = loaded.model, loaded.tokenizer, loaded.info
     return info, save_as(model, tok, dst, to, hf_dtype=hf_dtype)
 
 

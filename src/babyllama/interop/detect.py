@@ -1,6 +1,6 @@
 """Recognise a checkpoint by its content and load it, whatever project wrote it.
 
-    model, tokenizer, info = load_model(path)     # info["format"], info["description"] say what was found
+    model, tokenizer, info = read_any(path)     # info["format"], info["description"] say what was found
 
 Recognised (in this order): a folder with config.json of format "babyllama" (ours) or with a
 `model_type` (Hugging Face); files starting with b"GGUF" (GGUF), with uint32 0x616b3432 (llama2.c .bin
@@ -90,38 +90,30 @@ def _is_torch_zip(path: Path) -> bool:
         return True  # a damaged torch archive: let the torch loader report it
 
 
-def _tokenizer_from(arg: Any) -> Any:
-    if arg is None or not isinstance(arg, (str, os.PathLike)):
-        return arg
-    from babyllama.tokenizer import Tokenizer
+def read_any(path: str | os.PathLike, with_tokenizer: bool = True) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
+    """Read any supported checkpoint as it is: (model on the CPU, its own tokenizer or None, info).
 
-    return Tokenizer.load(arg)
-
-
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", tokenizer: Any = None,
-               with_tokenizer: bool = True) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
-    """Load any supported checkpoint. Returns (model in eval mode on `device`, tokenizer or None, info).
-
-    `tokenizer` (a path or Tokenizer) supplies or overrides the tokenizer: llama2.c files carry none
-    (pass its tokenizer.bin). info has format, description, path, dtype, notes."""
+    No checks across model and tokenizer here: `babyllama.loading.load` is the loader to call; it
+    adds tokenizer overrides, the vocabulary check and the device. info has format, description,
+    path, dtype, notes."""
     path = Path(path)
     fmt = sniff(path)
     tok = None
     if fmt == "babyllama":
-        from babyllama.checkpoint import load_model as load_ours
+        from babyllama.checkpoint.model_dir import load_model_dir
 
-        model, tok = load_ours(path, with_tokenizer=with_tokenizer and tokenizer is None)
+        model, tok = load_model_dir(path, with_tokenizer=with_tokenizer)
         dtypes = {str(p.dtype).replace("torch.", "") for p in model.parameters()}
         info = {"format": fmt, "path": str(path), "dtype": "/".join(sorted(dtypes)),
                 "description": "babyllama model folder (config.json + model.safetensors)"}
     elif fmt == "hf":
         from babyllama.interop.hf import read_hf
 
-        model, tok, info = read_hf(path, with_tokenizer=with_tokenizer and tokenizer is None)
+        model, tok, info = read_hf(path, with_tokenizer=with_tokenizer)
     elif fmt == "gguf":
         from babyllama.interop.gguf import read_gguf
 
-        model, tok, info = read_gguf(path, with_tokenizer=with_tokenizer and tokenizer is None)
+        model, tok, info = read_gguf(path, with_tokenizer=with_tokenizer)
     elif fmt == "llama2c-pt":
         from babyllama.interop.llama2c import read_pt
 
@@ -131,19 +123,12 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", toke
 
         model, info = read_bin(path)
     info.setdefault("notes", [])
-    if tokenizer is not None and with_tokenizer:
-        tok = _tokenizer_from(tokenizer)
-    if tok is not None and tok.vocab_size != model.config.vocab_size:
-        if tokenizer is not None:
-            raise BabyLlamaError(f"{tokenizer}: tokenizer has {tok.vocab_size} tokens but {path} has vocab_size "
-                                 f"{model.config.vocab_size}; pass the tokenizer the model was trained with")
-        info["notes"].append(f"tokenizer has {tok.vocab_size} tokens, model vocab_size {model.config.vocab_size}")
-    if tok is None and fmt.startswith("llama2c") and tokenizer is None and with_tokenizer:
-        info["notes"].append("llama2.c checkpoints carry no tokenizer; pass its tokenizer.bin with --tokenizer")
-    return model.to(device).eval(), tok, info
+    return model, tok, info
 
 
 def inspect(path: str | os.PathLike, tokenizer: Any = None) -> dict[str, Any]:
     """What `path` holds: format, description, dtype, config, num_params, tokenizer, notes."""
-    model, tok, info = load_model(path, tokenizer=tokenizer)
-    return {**info, **describe(model, tok)}
+    from babyllama.loading import load
+
+    loaded = load(path, tokenizer=tokenizer, require_tokenizer=False)
+    return {**loaded.info, **describe(loaded.model, loaded.tokenizer)}

@@ -31,15 +31,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from babyllama.checkpoint import load_weights, read_model_config, save_model
+from babyllama.checkpoint.model_dir import load_llama_weights, read_model_config, save_model
 from babyllama.config import TrainConfig, config_hash, save_config
 from babyllama.model import Llama
 from babyllama.train import distributed as D
 from babyllama.train.objectives import LanguageModeling, Objective
 from babyllama.train.optim import build_optimizer
 from babyllama.train.schedule import lr_at
-from babyllama.train.state import latest_checkpoint, load_state, rng_state, save_checkpoint, set_rng_state
-from babyllama.train.state import load_weights as load_checkpoint_weights
+from babyllama.checkpoint.run_dir import latest_checkpoint, load_state, rng_state, save_checkpoint, set_rng_state
+from babyllama.checkpoint.run_dir import load_module_weights as load_checkpoint_weights
 from babyllama.utils.io import BabyLlamaError, atomic_write_text
 
 RUN_FILES = ("config.toml", "metrics.jsonl", "checkpoints", "model", "loss.png", "samples.txt")
@@ -603,7 +603,7 @@ def _build_model(cfg: TrainConfig, data_vocab: int | None) -> Llama:
         lcfg = read_model_config(src)
         lcfg.dropout = cfg.model.dropout
         model = Llama(lcfg)
-        load_weights(model, src / "model.safetensors")
+        load_llama_weights(model, src / "model.safetensors")
         return model
     if data_vocab is None and cfg.model.vocab_size == 0:
         raise BabyLlamaError("model.vocab_size = 0 means 'from the data', but no data tokenizer is known")

@@ -6,7 +6,7 @@
     run_dir/checkpoints/latest         text file naming the newest complete checkpoint
 
 A model that is not a Llama (a classifier, say) has no config to write: its folder holds only its
-plain state_dict as model.safetensors (see save_weights / load_weights).
+plain state_dict as model.safetensors (see save_module_weights / load_module_weights).
 
 Each checkpoint folder is built under a temporary name and renamed into place, so a crash never
 leaves a half-written checkpoint behind `latest`. state.pt holds only tensors and plain Python
@@ -25,8 +25,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_model as _load_plain, save_model as _save_plain
 
-from babyllama import checkpoint
-from babyllama.checkpoint import save_model
+from babyllama.checkpoint.model_dir import load_llama_weights, save_model
 from babyllama.model import Llama
 from babyllama.utils.io import BabyLlamaError, atomic_dir, atomic_write_text
 
@@ -127,7 +126,7 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, model: torch.nn.Modul
         if isinstance(model, Llama):
             save_model(model, tmp, tokenizer, extra={"checkpoint_step": step})
         else:
-            save_weights(model, tmp / "model.safetensors")
+            save_module_weights(model, tmp / "model.safetensors")
         with open(tmp / "state.pt", "wb") as f:
             torch.save(to_plain(state), f)
             f.flush()
@@ -139,16 +138,16 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, model: torch.nn.Modul
     return final
 
 
-def save_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
+def save_module_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
     """A non-Llama model's plain state_dict in safetensors (tied tensors stored once)."""
     _save_plain(model, str(path))
 
 
-def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
-    """Load checkpoint weights: a Llama through checkpoint.load_weights, any other model from its
+def load_module_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
+    """Load checkpoint weights: a Llama through load_llama_weights, any other model from its
     plain state_dict (strict)."""
     if isinstance(model, Llama):
-        checkpoint.load_weights(model, path)
+        load_llama_weights(model, path)
         return
     try:
         _load_plain(model, str(path), strict=True)
@@ -169,3 +168,19 @@ def load_state(ckpt_dir: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(state, dict) or "step" not in state:
         raise BabyLlamaError(f"{path}: not a babyllama training state")
     return from_plain(state)
+
+
+def resolve_model_dir(path: str | os.PathLike) -> Path:
+    """A model folder from a model folder, a run folder (its model/, else its latest checkpoint) or a
+    checkpoint folder."""
+    p = Path(path)
+    if (p / "config.json").is_file():
+        return p
+    if (p / "model" / "config.json").is_file():
+        return p / "model"
+    if (p / "checkpoints").is_dir():
+        ckpt = latest_checkpoint(p)
+        if ckpt is not None:
+            return ckpt
+    raise BabyLlamaError(f"{p}: not a model folder (config.json), a run folder (model/ or checkpoints/) "
+                         f"or a checkpoint folder")

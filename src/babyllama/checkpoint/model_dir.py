@@ -1,7 +1,7 @@
 """babyllama's own model folder: `config.json` + `model.safetensors` (+ `tokenizer.model`).
 
     save_model(model, "out/model", tokenizer)   # atomic: a reader never sees a half-written folder
-    model, tok = load_model("out/model")
+    model, tok = load_model_dir("out/model")
 
 Weights are plain safetensors (no pickle); a tied output layer is stored once, as tok_embeddings.
 """
@@ -36,12 +36,12 @@ def model_state(model: Llama) -> dict[str, torch.Tensor]:
     return state
 
 
-def save_weights(model: Llama, path: str | os.PathLike) -> None:
+def save_llama_weights(model: Llama, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         save_file(model_state(model), str(tmp), metadata={"format": "pt"})
 
 
-def load_weights(model: Llama, path: str | os.PathLike) -> None:
+def load_llama_weights(model: Llama, path: str | os.PathLike) -> None:
     path = Path(path)
     try:
         state = load_file(str(path))
@@ -68,7 +68,7 @@ def save_model(model: Llama, out_dir: str | os.PathLike, tokenizer: "Tokenizer |
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
         cfg = getattr(getattr(model, "module", model), "_orig_mod", getattr(model, "module", model)).config
-        save_weights(model, tmp / "model.safetensors")
+        save_llama_weights(model, tmp / "model.safetensors")
         meta: dict[str, Any] = {"format": FORMAT, "version": VERSION, "model": cfg.to_dict()}
         if tokenizer is not None:
             # SentencePiece -> tokenizer.model; a `tokenizers` BPE (e.g. from GGUF/HF) -> tokenizer.json
@@ -93,7 +93,7 @@ def read_model_config(model_dir: str | os.PathLike) -> LlamaConfig:
         raise BabyLlamaError(f"{model_dir / 'config.json'}: {e}") from None
 
 
-def load_model(model_dir: str | os.PathLike, device: str | torch.device = "cpu",
+def load_model_dir(model_dir: str | os.PathLike, device: str | torch.device = "cpu",
                with_tokenizer: bool = True) -> tuple[Llama, "Tokenizer | None"]:
     """Load a folder written by save_model. Returns (model in eval mode, tokenizer or None)."""
     model_dir = Path(model_dir)
@@ -101,7 +101,7 @@ def load_model(model_dir: str | os.PathLike, device: str | torch.device = "cpu",
         raise BabyLlamaError(f"{model_dir}: no such model folder")
     cfg = read_model_config(model_dir)
     model = Llama(cfg)
-    load_weights(model, model_dir / "model.safetensors")
+    load_llama_weights(model, model_dir / "model.safetensors")
     tokenizer = load_folder_tokenizer(model_dir) if with_tokenizer else None
     if tokenizer is not None:
         check_vocab(tokenizer, cfg, model_dir)
