@@ -16,7 +16,6 @@ import contextlib
 import json
 import math
 import os
-import random
 import shutil
 import signal
 import sys
@@ -27,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -40,6 +38,7 @@ from babyllama.train.optim import build_optimizer
 from babyllama.train.schedule import lr_at
 from babyllama.checkpoint.run_dir import latest_checkpoint, load_state, rng_state, save_checkpoint, set_rng_state
 from babyllama.checkpoint.run_dir import load_module_weights as load_checkpoint_weights
+from babyllama.utils.device import pick_device, seed_everything
 from babyllama.utils.io import BabyLlamaError, atomic_write_text
 
 RUN_FILES = ("config.toml", "metrics.jsonl", "checkpoints", "model", "loss.png", "samples.txt")
@@ -76,20 +75,6 @@ class TrainResult:
 
 
 # ---------------------------------------------------------------- device, precision, peak FLOPs
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise BabyLlamaError("train.device = 'cuda' but no CUDA GPU is available; use device = 'auto' or 'cpu'")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise BabyLlamaError("train.device = 'mps' but MPS is not available; use device = 'auto' or 'cpu'")
-    return torch.device(name)
-
 
 def pick_precision(name: str, device: torch.device) -> str:
     """'auto' = bf16 on CUDA when supported, else fp32. fp16 (with a GradScaler) needs CUDA."""
@@ -230,12 +215,6 @@ def to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def _try_compile(model: nn.Module, device: torch.device, probe: tuple[torch.Tensor, torch.Tensor] | None,
                  objective: Objective, log: Callable[[str], None]) -> nn.Module:
     """torch.compile the model; on CPU, try one forward/backward on the probe batch and fall back to
@@ -282,7 +261,7 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, objective: Objective
     cfg.data.data_dir and validation uses iter_eval_batches. Pass model / objective / train_data /
     eval_data to reuse the loop for finetuning. resume=True continues from run_dir's latest checkpoint."""
     tc = cfg.train
-    device = pick_device(tc.device)
+    device = pick_device(tc.device, "train.device")
     info = D.setup(device.type)
     try:
         return _train(cfg, info, device, model, objective, train_data, eval_data, tokenizer, resume, overwrite,

@@ -1,9 +1,11 @@
 """`babyllama <verb>`: one entry point, each verb a thin wrapper over a Python function.
 
-Each verb lives in the module that owns the work. That module defines
+Each verb is one small file in this package, `cli/<verb>.py`, over a library function. It defines
     add_arguments(parser: argparse.ArgumentParser) -> None
     run(args: argparse.Namespace) -> int | None
-and is imported only when its verb is used, so `babyllama --help` stays fast.
+and is imported only when its verb is used, so `babyllama --help` stays fast. Only cli/ knows the
+command line: library modules take plain arguments and raise BabyLlamaError for bad input, which
+is printed here on one line (exit code 2).
 """
 from __future__ import annotations
 
