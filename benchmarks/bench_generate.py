@@ -22,7 +22,7 @@ import warnings
 
 import torch
 
-from babyllama.generate import GenerationConfig, generate
+from babyllama.decode import GenerationConfig, generate
 from babyllama.model import Llama, LlamaConfig
 
 SHAPES = {

@@ -36,7 +36,7 @@ def load_tokens(shape: str, n: int) -> tuple[list[int], str]:
     text_file = SHARED / "tinystories" / "TinyStories-valid-head.paragraphs.txt"
     tok_file = SHARED / ("llama2c/tok512.bin" if shape == "260k" else "llama2c_tokenizer/tokenizer.model")
     if text_file.is_file() and tok_file.is_file():
-        from babyllama.tokenizer import Tokenizer
+        from babyllama.tokenizers import Tokenizer
 
         tok = Tokenizer.load(tok_file)
         ids: list[int] = []

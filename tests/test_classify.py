@@ -298,7 +298,7 @@ def write_tiny_task(folder: Path) -> None:
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory):
     from babyllama.checkpoint import save_model
-    from babyllama.tokenizer import train_tokenizer
+    from babyllama.tokenizers import train_tokenizer
 
     tmp = tmp_path_factory.mktemp("model")
     corpus = ["the film was good and fine and great", "the film was bad and dull and awful"] * 50
@@ -309,7 +309,7 @@ def tiny_model_dir(tmp_path_factory):
 
 
 def run_cli(argv):
-    from babyllama.classify import cli
+    from babyllama.cli import classify as cli
 
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
@@ -348,6 +348,53 @@ def test_cli_bad_input(tmp_path, tiny_model_dir):
     write_tiny_task(tmp_path / "toy2")
     with pytest.raises(BabyLlamaError, match="no such file or folder"):
         run_cli(["prompt", "--model", str(tmp_path / "nope"), "--data", str(tmp_path / "toy2")])
+
+
+def test_cli_refuses_bad_max_len_device_and_missing_label_names(tmp_path, tiny_model_dir, capsys):
+    from babyllama.cli import main
+
+    write_tiny_task(tmp_path / "toy")
+    base = ["--model", str(tiny_model_dir), "--data", str(tmp_path / "toy")]
+    cases = [(["prompt", *base, "--max-len", "0"], "--max-len 0"),
+             (["prompt", *base, "--max-len", "-1"], "--max-len -1"),
+             (["finetune", *base, "--max-len", "0"], "--max-len 0"),
+             (["prompt", *base, "--device", "foo"], "--device"),
+             (["prompt", *base, "--label-names", str(tmp_path / "missing.json")],
+              f"--label-names {tmp_path / 'missing.json'}: file not found"),
+             (["prompt", *base, "--dev", str(tmp_path / "nodev.txt")], "--dev"),
+             ]
+    if not torch.cuda.is_available():
+        cases.append((["prompt", *base, "--device", "cuda"], "CUDA"))
+    for argv, fragment in cases:
+        rc = main(["classify", *argv])
+        err = capsys.readouterr().err
+        assert rc == 2 and fragment in err and len(err.strip().splitlines()) == 1, (argv, err)
+    assert not (tmp_path / "toy" / "results.json").exists()
+
+
+def test_experiment_record_matches_the_per_split_predictions(tmp_path, tiny_model_dir):
+    from babyllama.classify import experiment
+    from babyllama.loading import load
+
+    write_tiny_task(tmp_path / "toy")
+    splits = experiment.load_splits(tmp_path / "toy", limit=4)
+    assert splits.name == "toy" and splits.label_names == ["bad", "good"]
+    assert {s: len(ex) for s, ex in splits.examples.items()} == {"train": 4, "dev": 4, "test": 4}
+    model, tok = load(tiny_model_dir)
+    exp = experiment.run_prompting(model, tok, splits, batch_size=3, model_name="tiny")
+    for s in ("dev", "test"):
+        ex = splits.examples[s]
+        scores = score_labels(model, tok, [e.text for e in ex], splits.label_names, batch_size=1)
+        preds = scores.argmax(-1).tolist()
+        assert exp.predictions[f"toy-{s}-prompting-output.txt"] == (preds, [e.text for e in ex])
+        acc = sum(p == e.label for p, e in zip(preds, ex)) / len(ex)
+        assert exp.record["results"][s]["mean"] == pytest.approx(acc) and exp.record["results"][s]["per_seed"] == [acc]
+    assert exp.record["baselines"]["dev"]["majority_from"] == "train"
+    path = experiment.save_experiment(exp, tmp_path / "out")
+    assert json.loads(path.read_text())["results"] == exp.record["results"]
+    assert (tmp_path / "out" / "toy-test-prompting-output.txt").is_file()
+    with pytest.raises(BabyLlamaError, match="--max-len 0"):
+        experiment.run_prompting(model, tok, splits, max_len=0)
 
 
 @pytest.mark.skipif(not (SHARED / "sst" / "sst-dev.txt").is_file(), reason="shared SST data not present")

@@ -64,3 +64,27 @@ def test_loop_checkpoints_and_resumes_a_non_llama_model(tmp_path):
     for k, v in straight.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[k], v, rtol=0, atol=1e-6)
     assert not torch.equal(resumed.head.weight, head.head.weight)
+
+
+def test_fit_trains_without_a_run_folder_like_train_with_one(tmp_path, monkeypatch):
+    """finetuning drives the loop core through `fit`: no run folder and no temporary one, yet the
+    same weights as `train` with its run folder."""
+    import tempfile
+
+    from babyllama.train import fit
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("mkdtemp", "mkstemp", "TemporaryDirectory", "NamedTemporaryFile"):
+        monkeypatch.setattr(tempfile, name, lambda *a, **k: (_ for _ in ()).throw(AssertionError("a temp file")))
+    feats, labels = torch.randn(12, 16, generator=torch.Generator().manual_seed(1)), [i % 2 for i in range(12)]
+    cfg = loop_config(FinetuneConfig(mode="head", epochs=2, batch_size=4, lr=1e-2), 6, 3, torch.device("cpu"))
+    seen = []
+    head = HeadOnly(_tiny_classifier())
+    start = head.head.weight.detach().clone()
+    trainer = fit(cfg, head, ClassificationObjective(), EpochBatches(labels, 4, 3, features=feats),
+                  callbacks=[lambda step, record: seen.append((step, "loss" in record))])
+    assert trainer.step == 6 and seen == [(1, False), (2, False), (3, True), (4, False), (5, False), (6, True)]
+    assert list(tmp_path.iterdir()) == [] and not torch.equal(head.head.weight, start)
+    monkeypatch.undo()
+    with_folder, _ = _run(tmp_path / "run", 6)
+    assert torch.equal(with_folder.head.weight, head.head.weight)

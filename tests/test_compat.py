@@ -13,7 +13,7 @@ import torch
 from babyllama.checkpoint import save_model
 from babyllama.compat import run_llama
 from babyllama.model import Llama, LlamaConfig
-from babyllama.tokenizer import train_tokenizer
+from babyllama.tokenizers import train_tokenizer
 
 SENTS = {0: ["a dull and bad film .", "bad acting , awful plot .", "it was dull ."],
          1: ["a good and fine film .", "great acting , good plot .", "it was great ."]}
@@ -82,23 +82,54 @@ def gold(root: Path, split: str) -> list[tuple[int, str]]:
     return read_output(root / "data" / f"toy-{split}.txt")
 
 
+def prompt_reference(model: Llama, tok, sentence: str, names: list[str]) -> int:
+    """The label minllama's prompt should pick, by plain full forward passes (no cache, no padding,
+    no batching): the label whose tokens are most probable after the prompt."""
+    ctx = tok.encode(f"{sentence} Is this movie {' or '.join(names)}? This movie is", bos=True, eos=False)
+    scores = []
+    for name in names:
+        lab = tok.encode(name, bos=False, eos=False)
+        with torch.no_grad():
+            logp = torch.log_softmax(model(torch.tensor([ctx + lab])).logits[0].double(), -1)
+        scores.append(sum(float(logp[len(ctx) - 1 + j, t]) for j, t in enumerate(lab)))
+    return max(range(len(names)), key=lambda k: scores[k])
+
+
 def test_prompt_writes_minllama_outputs(workdir, tmp_path, monkeypatch, capsys):
+    from babyllama.checkpoint.model_dir import load_model_dir
+
     monkeypatch.chdir(tmp_path)
     argv = common(workdir) + ["--option", "prompt", "--dev_out", "toy-dev-prompting-output.txt",
                               "--test_out", "toy-test-prompting-output.txt", "--batch_size", "4"]
     assert run_llama.main(argv) == 0
     printed = capsys.readouterr().out
+    model, tok = load_model_dir(workdir / "tiny")
     for split in ("dev", "test"):
         rows = read_output(tmp_path / f"toy-{split}-prompting-output.txt")
         ref = gold(workdir, split)
         # minllama writes the prompted sentence: "<sentence> Is this movie bad or good? This movie is "
         assert [s for _, s in rows] == [f"{s} Is this movie bad or good? This movie is " for _, s in ref]
-        assert all(p in (0, 1) for p, _ in rows)
-        acc = sum(p == y for (p, _), (y, _) in zip(rows, ref)) / len(ref)
+        expected = [prompt_reference(model, tok, s, ["bad", "good"]) for _, s in ref]
+        assert [p for p, _ in rows] == expected
+        acc = sum(p == y for p, (y, _) in zip(expected, ref)) / len(ref)
         assert f"{split} acc :: {acc:.3f}" in printed
 
 
+def finetuned_reference(saved: dict, tok, sentence: str) -> int:
+    """The saved classifier's prediction by hand: a fresh Llama from the saved config and weights, one
+    unpadded forward pass over BOS + sentence, the linear head on the last position's hidden state."""
+    backbone = Llama(LlamaConfig.from_dict(saved["model_config"])).eval()
+    backbone.load_state_dict({k[len("backbone."):]: v for k, v in saved["model"].items() if k.startswith("backbone.")})
+    ids = [tok.bos_id] + tok.encode(sentence, bos=False, eos=False)
+    with torch.no_grad():
+        h = backbone(torch.tensor([ids])).hidden[0, -1]
+        logits = saved["model"]["head.weight"] @ h + saved["model"]["head.bias"]
+    return int(logits.argmax())
+
+
 def test_finetune_writes_minllama_outputs(workdir, tmp_path, monkeypatch, capsys):
+    from babyllama.checkpoint.model_dir import load_model_dir
+
     monkeypatch.chdir(tmp_path)
     argv = common(workdir) + ["--option", "finetune", "--epochs", "2", "--lr", "1e-3", "--batch_size", "4",
                               "--dev_out", "toy-dev-finetuning-output.txt",
@@ -107,11 +138,14 @@ def test_finetune_writes_minllama_outputs(workdir, tmp_path, monkeypatch, capsys
     printed = capsys.readouterr().out
     saved = torch.load(tmp_path / "finetune-2-0.001.pt", weights_only=True)
     assert saved["num_labels"] == 2 and "head.weight" in saved["model"]
+    _, tok = load_model_dir(workdir / "tiny")
     for split in ("dev", "test"):
         rows = read_output(tmp_path / f"toy-{split}-finetuning-output.txt")
         ref = gold(workdir, split)
         assert [s for _, s in rows] == [s for _, s in ref]
-        acc = sum(p == y for (p, _), (y, _) in zip(rows, ref)) / len(ref)
+        expected = [finetuned_reference(saved, tok, s) for _, s in ref]
+        assert [p for p, _ in rows] == expected
+        acc = sum(p == y for p, (y, _) in zip(expected, ref)) / len(ref)
         assert f"{split} acc :: {acc:.3f}" in printed
     assert "epoch 1" in printed
 
@@ -129,3 +163,14 @@ def test_bad_input_is_one_line_error(workdir, tmp_path, monkeypatch, capsys):
     argv = ["--option", "generate", "--pretrained-model-path", str(tmp_path / "missing.pt")]
     assert run_llama.main(argv) == 2
     assert "missing.pt" in capsys.readouterr().err
+    for option, out in (("prompt", "prompting"), ("finetune", "finetuning")):
+        outs = ["--dev_out", f"toy-dev-{out}-output.txt", "--test_out", f"toy-test-{out}-output.txt"]
+        for bad_len in ("0", "-1"):
+            assert run_llama.main(common(workdir) + ["--option", option, "--max_sentence_len", bad_len, *outs]) == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and f"--max_sentence_len {bad_len}" in err[0]
+    missing = tmp_path / "missing-labels.json"
+    argv = common(workdir) + ["--option", "prompt", "--label-names", str(missing)]
+    assert run_llama.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--label-names {missing}: file not found" in err[0]

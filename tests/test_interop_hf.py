@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 
@@ -28,7 +29,7 @@ SAMPLES = ["Once upon a time, there was a cat.", "  two  leading spaces\nand a n
 
 @pytest.fixture(scope="module")
 def tok():
-    from babyllama.tokenizer import train_tokenizer
+    from babyllama.tokenizers import train_tokenizer
 
     rng = random.Random(0)
     texts = [" ".join(rng.choice(WORDS) for _ in range(30)).capitalize() + ". It was 42!" for _ in range(400)]
@@ -161,6 +162,19 @@ def test_bad_folders(tmp_path, tok):
         read_hf(folder)
 
 
+def test_wrong_type_in_config_names_the_key(tmp_path):
+    export_hf(tiny("gqa-tied"), tmp_path / "hf")
+    folder = tmp_path / "hf"
+    good = json.loads((folder / "config.json").read_text())
+    for key, value in [("hidden_size", "big"), ("num_hidden_layers", 2.5), ("rms_norm_eps", [1e-5])]:
+        (folder / "config.json").write_text(json.dumps({**good, key: value}))
+        with pytest.raises(BabyLlamaError, match=rf"config.json: {key} must be .*, got {re.escape(repr(value))}"):
+            read_hf(folder)
+    (folder / "config.json").write_text(json.dumps({k: v for k, v in good.items() if k != "vocab_size"}))
+    with pytest.raises(BabyLlamaError, match="config.json: config lacks 'vocab_size'"):
+        read_hf(folder)
+
+
 def test_export_refuses_wrong_tokenizer(tmp_path, tok):
     with pytest.raises(BabyLlamaError, match="vocab_size"):
         export_hf(tiny("gqa-tied", vocab=64), tmp_path / "hf", tok)
@@ -188,11 +202,11 @@ def test_export_with_byte_level_bpe_tokenizer(tmp_path):
     """A tokenizers-library tokenizer (e.g. from a GGUF gpt2 vocabulary) is exported as tokenizer.json."""
     pytest.importorskip("tokenizers")
     transformers = pytest.importorskip("transformers")
-    from babyllama.interop.hf import TokenizersAdapter
+    from babyllama.tokenizers import BPETokenizer
 
     rng = random.Random(0)
     tk = byte_level_bpe([" ".join(rng.choices(WORDS, k=30)) for _ in range(300)], 300, ["<bos>", "<eos>"])
-    ours = TokenizersAdapter(tk, bos_id=0, eos_id=1, add_bos=True)
+    ours = BPETokenizer(tk, bos_id=0, eos_id=1, add_bos=True)
     export_hf(tiny("gqa-tied", vocab=ours.vocab_size), tmp_path / "hf", ours)
     theirs = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
     for text in ["once upon a time", "  two spaces\nline", "caf\u00e9 42"]:

@@ -208,7 +208,7 @@ def _greedy(model: Llama, start: int, steps: int) -> list[int]:
 @pytest.mark.shared
 @pytest.mark.skipif(not (SHARED / "llama2c" / "stories260K.bin").is_file(), reason="needs ../shared/data")
 def test_stories260k_greedy_story(tmp_path):
-    from babyllama.tokenizer import Tokenizer
+    from babyllama.tokenizers import Tokenizer
 
     model, info = read_bin(SHARED / "llama2c" / "stories260K.bin")
     tok = Tokenizer.load(SHARED / "llama2c" / "tok512.bin")

@@ -99,6 +99,14 @@ def test_hidden_dim_rule_and_validation():
         LlamaConfig(dim=32, n_heads=4, n_kv_heads=3)
     with pytest.raises(ValueError, match="unknown model config keys"):
         LlamaConfig.from_dict({"dim": 8, "n_layer": 2})
+    with pytest.raises(ValueError, match="field 'dim' must be int, got 'big'"):
+        LlamaConfig.from_dict({"dim": "big"})
+    with pytest.raises(ValueError, match="field 'tie_embeddings' must be bool, got 0"):
+        LlamaConfig.from_dict({"tie_embeddings": 0})
+    with pytest.raises(ValueError, match="field 'n_layers' must be int, got True"):
+        LlamaConfig.from_dict({"n_layers": True})
+    cfg = LlamaConfig.from_dict({"dim": 16, "n_heads": 2, "n_kv_heads": None, "norm_eps": 1, "dropout": 0.1})
+    assert (cfg.n_kv_heads, cfg.norm_eps, cfg.dropout) == (2, 1, 0.1)  # None where allowed; int for float
 
 
 def test_kv_cache_forward_equals_full_forward():

@@ -90,10 +90,34 @@ def test_minllama_flavour_two_steps_by_hand():
             expected[i] = expected[i] - alpha * ms[i] / (math.sqrt(vs[i]) + eps)
             expected[i] = expected[i] - lr * wd * expected[i]  # decay after the update, scaled by lr
         assert p.tolist() == pytest.approx(expected, rel=1e-12, abs=1e-12)
-    # step 1 by hand: alpha = 0.1*sqrt(0.001)/0.1 = 0.0316228; m/sqrt(v) = 0.05/0.0158114 = 3.1620;
-    # p0 = (1 - 0.0316228*3.1620) * 0.999 = 0.899103 (approximately)
-    # so after two steps the first coordinate has moved by a meaningful amount
-    assert expected[0] < 0.95
+        if t == 1:
+            # closed form of a first Adam step: m = (1-b1) g and sqrt(v) = sqrt(1-b2)|g|, so each coordinate
+            # moves by lr * g / (|g| + eps/sqrt(1-b2)) (about lr against the gradient's sign), then decays
+            first = [(x0 - lr * gi / (abs(gi) + eps / math.sqrt(1 - b2))) * (1 - lr * wd)
+                     for x0, gi in zip((1.0, -2.0), g)]
+            assert p.tolist() == pytest.approx(first, rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
+def test_minllama_flavour_against_torch_adamw(weight_decay):
+    """With eps = 0 the minllama step size equals torch's bias correction; its weight decay comes after
+    the update: p <- (p - update) * (1 - lr*wd), where torch decays first."""
+    lr, betas = 0.01, (0.8, 0.99)
+    g = torch.Generator().manual_seed(0)
+    start = torch.randn(3, 4, generator=g, dtype=torch.float64)
+    ours_p = start.clone().requires_grad_(True)
+    ref_p = start.clone().requires_grad_(True)
+    ours = AdamW([ours_p], lr=lr, betas=betas, eps=0.0, weight_decay=weight_decay, flavour="minllama")
+    ref = torch.optim.AdamW([ref_p], lr=lr, betas=betas, eps=0.0, weight_decay=0.0)
+    for _ in range(6):
+        grad = torch.randn(3, 4, generator=g, dtype=torch.float64) + 0.1  # no exact zeros: eps is 0
+        ours_p.grad, ref_p.grad = grad.clone(), grad.clone()
+        ours.step()
+        ref.step()
+        with torch.no_grad():
+            ref_p.mul_(1 - lr * weight_decay)
+        torch.testing.assert_close(ours_p, ref_p, rtol=1e-12, atol=1e-12)
+    assert (ours_p - start).abs().min() > 1e-3  # every coordinate moved
 
 
 def test_minllama_without_bias_correction():

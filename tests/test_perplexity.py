@@ -128,7 +128,7 @@ def test_memory_does_not_grow_with_corpus_length():
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
     from babyllama.checkpoint import save_model
-    from babyllama.tokenizer import train_tokenizer
+    from babyllama.tokenizers import train_tokenizer
 
     d = tmp_path_factory.mktemp("ppl")
     docs = [f"Story {i}: once upon a time a little dog named Spot ran to the park and met Lily. "
@@ -186,9 +186,11 @@ def test_cli_and_bad_inputs(assets, tmp_path, capsys):
     d, model, tok, docs = assets
 
     def run(*argv):
+        from babyllama.cli import ppl as ppl_cli
+
         p = argparse.ArgumentParser()
-        ppl.add_arguments(p)
-        return ppl.run(p.parse_args([str(d / "model"), *argv]))
+        ppl_cli.add_arguments(p)
+        return ppl_cli.run(p.parse_args([str(d / "model"), *argv]))
 
     out, per = tmp_path / "r.json", tmp_path / "docs.jsonl"
     assert run("--data", str(d / "docs.txt"), "--context", "32", "--stride", "16", "--mode", "document",
@@ -217,9 +219,48 @@ def test_cli_and_bad_inputs(assets, tmp_path, capsys):
         run("--data", str(tmp_path / "missing.txt"))
 
 
+def test_zero_stride_or_context_is_refused_not_replaced(assets):
+    d, model, tok, docs = assets
+    with pytest.raises(BabyLlamaError, match=r"--stride 0"):
+        evaluate(model, tok, d / "docs.txt", context=32, stride=0)
+    with pytest.raises(BabyLlamaError, match=r"--context 0"):
+        evaluate(model, tok, d / "docs.txt", context=0)
+    with pytest.raises(BabyLlamaError, match=r"--stride 0"):
+        perplexity_of_tokens(model, list(range(40)), context=16, stride=0)
+
+
+def test_cli_bad_stride_device_and_damaged_parquet_are_one_line_errors(assets, tmp_path, capsys):
+    from babyllama.cli import main
+
+    def ppl_cli(*argv: str) -> tuple[int, str]:
+        rc = main(["ppl", *argv])
+        return rc, capsys.readouterr().err
+
+    d, model, tok, docs = assets
+    base = [str(d / "model"), "--data", str(d / "docs.txt"), "--quiet"]
+    for argv, fragment in ((["--stride", "0"], "--stride 0"), (["--device", "foo"], "--device"),
+                           (["--device", "cuda:99"], "--device")):
+        rc, err = ppl_cli(*base, *argv)
+        assert rc == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+    if not torch.cuda.is_available():
+        rc, err = ppl_cli(*base, "--device", "cuda")
+        assert rc == 2 and "CUDA" in err and len(err.strip().splitlines()) == 1, err
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"text": docs}), bad)
+    raw = bytearray(bad.read_bytes())
+    end = len(raw) - 8 - int.from_bytes(raw[-8:-4], "little")  # the footer starts here; it stays intact
+    raw[4:end] = bytes(b ^ 0xA5 for b in raw[4:end])  # every data page damaged
+    bad.write_bytes(bytes(raw))
+    rc, err = ppl_cli(str(d / "model"), "--data", str(bad), "--quiet")
+    assert rc == 2 and str(bad) in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_shards_from_another_tokenizer_are_refused(assets, tmp_path):
     from babyllama.data.prepare import prepare
-    from babyllama.tokenizer import train_tokenizer
+    from babyllama.tokenizers import train_tokenizer
 
     d, model, tok, docs = assets
     other = train_tokenizer([t[::-1] for t in docs], 320)

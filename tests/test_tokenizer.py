@@ -1,4 +1,5 @@
-"""Tokenizer: training, encode/decode round trips, llama2.c tokenizer.bin reading/writing, extension, CLI."""
+"""Tokenizers: training, encode/decode round trips, llama2.c tokenizer.bin reading/writing, extension,
+loading any kind by content, CLI."""
 from __future__ import annotations
 
 import json
@@ -9,12 +10,14 @@ from pathlib import Path
 import pytest
 
 from babyllama.cli import main as cli_main
-from babyllama.data.sources import Source
-from babyllama.tokenizer import (
+from babyllama.data.sources import Source, iter_documents
+from babyllama.tokenizers import (
+    BPETokenizer,
     Tokenizer,
-    export_llama2c_bin,
     extend_tokenizer,
-    llama2c_bin_bytes,
+    llama2c_tokenizer_bytes,
+    load_tokenizer,
+    save_llama2c_tokenizer,
     train_tokenizer,
 )
 from babyllama.utils.io import BabyLlamaError
@@ -86,7 +89,6 @@ def test_byte_fallback_pieces_are_utf8_bytes(tok512):
     pieces = [tok512.id_to_piece(i) for i in ids]
     byte_pieces = [p for p in pieces if p.startswith("<0x")]
     assert bytes(int(p[3:5], 16) for p in byte_pieces) == "🦙".encode("utf-8")
-    assert b"".join(tok512.token_bytes(i) for i in ids).lstrip(b" ") == "🦙".encode("utf-8")
 
 
 def test_bos_eos_explicit(tok512):
@@ -113,17 +115,10 @@ def test_encode_batch_matches_encode(tok512):
     ]
 
 
-@pytest.mark.parametrize("text", TEXTS)
-def test_stream_decoder_matches_decode(tok512, text):
-    ids = tok512.encode(text, bos=True, eos=True)
-    dec = tok512.stream_decoder()
-    assert "".join(dec.push(i) for i in ids) + dec.flush() == tok512.decode(ids)
-
-
 def test_load_detects_kind_by_content(tok512, tmp_path):
     tok512.save(tmp_path / "looks_like.bin")  # a .model under a .bin name
     assert Tokenizer.load(tmp_path / "looks_like.bin").hash == tok512.hash
-    export_llama2c_bin(tok512, tmp_path / "looks_like.model")  # a llama2.c bin under a .model name
+    save_llama2c_tokenizer(tok512, tmp_path / "looks_like.model")  # a llama2.c bin under a .model name
     from_bin = Tokenizer.load(tmp_path / "looks_like.model")
     assert [from_bin.id_to_piece(i) for i in range(512)] == [tok512.id_to_piece(i) for i in range(512)]
     for t in TEXTS:
@@ -134,7 +129,7 @@ def test_load_detects_kind_by_content(tok512, tmp_path):
 
 
 def test_export_layout(tok512, tmp_path):
-    data = llama2c_bin_bytes(tok512)
+    data = llama2c_tokenizer_bytes(tok512)
     (max_len,) = struct.unpack_from("<I", data, 0)
     off, toks = 4, []
     while off < len(data):
@@ -159,14 +154,51 @@ def test_load_bad_files(tmp_path, content):
         Tokenizer.load(tmp_path / "missing.model")
 
 
+def test_load_tokenizer_detects_each_kind_by_content(tok512, tmp_path):
+    tokenizers = pytest.importorskip("tokenizers")
+    tok512.save(tmp_path / "sp.json")  # names lie on purpose: the content decides
+    save_llama2c_tokenizer(tok512, tmp_path / "l2c.json")
+    bpe = tokenizers.Tokenizer(tokenizers.models.BPE())
+    bpe.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = tokenizers.decoders.ByteLevel()
+    bpe.train_from_iterator(make_corpus(50), tokenizers.trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>"]))
+    (tmp_path / "hf").mkdir()
+    bpe.save(str(tmp_path / "hf" / "tokenizer.model.bin"))
+    sp, l2c = load_tokenizer(tmp_path / "sp.json"), load_tokenizer(tmp_path / "l2c.json")
+    from_json = load_tokenizer(tmp_path / "hf" / "tokenizer.model.bin", bos_id=0)
+    assert isinstance(sp, Tokenizer) and sp.hash == tok512.hash
+    assert isinstance(l2c, Tokenizer) and all(l2c.encode(t) == tok512.encode(t) for t in TEXTS)
+    assert isinstance(from_json, BPETokenizer) and from_json.vocab_size == bpe.get_vocab_size()
+    assert from_json.encode("Tha shi") == [0] + bpe.encode("Tha shi").ids
+    (tmp_path / "hf" / "tokenizer.model.bin").rename(tmp_path / "hf" / "tokenizer.json")
+    assert load_tokenizer(tmp_path / "hf").hash == from_json.hash  # a folder: its tokenizer.json
+
+
+def test_load_tokenizer_errors_name_the_file(tmp_path):
+    (tmp_path / "junk.bin").write_bytes(b"\x00\x01 not a tokenizer at all \xff")
+    with pytest.raises(BabyLlamaError, match=r"junk\.bin: not a tokenizer babyllama reads"):
+        load_tokenizer(tmp_path / "junk.bin")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BabyLlamaError, match="empty: folder has no tokenizer.model or tokenizer.json"):
+        load_tokenizer(tmp_path / "empty")
+    with pytest.raises(BabyLlamaError, match="missing.model: tokenizer file not found"):
+        load_tokenizer(tmp_path / "missing.model")
+
+
 def test_train_from_files(tmp_path):
     docs = make_corpus(80, seed=3)
     (tmp_path / "a.jsonl").write_text("".join(json.dumps({"body": d}) + "\n" for d in docs), encoding="utf-8")
-    tok = train_tokenizer([Source(str(tmp_path / "a.jsonl"), field="body")], 400, tmp_path / "j.model")
+    texts = iter_documents([Source(str(tmp_path / "a.jsonl"), field="body")])
+    tok = train_tokenizer(texts, 400, tmp_path / "j.model")
     assert tok.vocab_size == 400 and (tmp_path / "j.model").is_file()
     (tmp_path / "a.txt").write_text("\n".join(docs), encoding="utf-8")
-    tok2 = train_tokenizer(tmp_path / "a.txt", 400, None)
+    tok2 = train_tokenizer(iter_documents([tmp_path / "a.txt"]), 400, None)
     assert tok2.decode(tok2.encode(docs[0])) == docs[0]
+    # training takes texts, never paths: a path is refused rather than read as one document
+    with pytest.raises(TypeError, match="iter_documents"):
+        train_tokenizer(tmp_path / "a.txt", 400)
+    with pytest.raises(TypeError, match="str documents"):
+        train_tokenizer([tmp_path / "a.txt"], 400)
 
 
 def test_train_errors(tmp_path):
@@ -241,14 +273,14 @@ def test_llama2c_bin_matches_sentencepiece_model():
 @pytest.mark.parametrize("path", [TOK512, LLAMA_BIN], ids=["tok512", "llama32000"])
 def test_llama2c_bin_round_trip(path, tmp_path):
     tok = Tokenizer.load(path)
-    export_llama2c_bin(tok, tmp_path / "again.bin")
+    save_llama2c_tokenizer(tok, tmp_path / "again.bin")
     assert (tmp_path / "again.bin").read_bytes() == path.read_bytes()
 
 
 @pytest.mark.shared
 @needs_shared
 def test_export_of_real_model_equals_published_bin(tmp_path):
-    export_llama2c_bin(Tokenizer.load(LLAMA_MODEL), tmp_path / "t.bin")
+    save_llama2c_tokenizer(Tokenizer.load(LLAMA_MODEL), tmp_path / "t.bin")
     assert (tmp_path / "t.bin").read_bytes() == LLAMA_BIN.read_bytes()
     tok = Tokenizer.load(TOK512)
     assert tok.vocab_size == 512

@@ -17,7 +17,7 @@ from babyllama.config import TrainConfig, load_config
 from babyllama.data.loader import iter_eval_batches
 from babyllama.data.prepare import load_manifest, prepare
 from babyllama.model import Llama, LlamaConfig
-from babyllama.sample import sample_ids
+from babyllama.decode import generate
 from babyllama.train import LanguageModeling, train
 from babyllama.checkpoint.run_dir import latest_checkpoint, list_checkpoints
 from babyllama.utils.io import BabyLlamaError
@@ -225,7 +225,7 @@ def test_sample_with_cache_equals_full_recompute():
     model = Llama(LlamaConfig(dim=32, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=40, max_seq_len=24,
                               multiple_of=8)).eval()
     prompt = [1, 5, 7, 9]
-    got = sample_ids(model, prompt, 12, temperature=0.0, num_samples=2)
+    got = [r.tokens for r in generate(model, None, [prompt, prompt], max_new_tokens=12)]
     seq = list(prompt)
     with torch.no_grad():
         for _ in range(12):
@@ -233,10 +233,10 @@ def test_sample_with_cache_equals_full_recompute():
     assert got == [seq[4:], seq[4:]]
     stop = seq[7]
     until = seq[4:][: seq[4:].index(stop)]
-    assert sample_ids(model, prompt, 12, temperature=0.0, stop_ids=(stop,)) == [until]
+    assert [r.tokens for r in generate(model, None, [prompt], max_new_tokens=12, stop_token_ids=(stop,))] == [until]
     # sampling is reproducible with a seeded generator and stops at max_seq_len
-    a = sample_ids(model, prompt, 100, top_k=5, generator=torch.Generator().manual_seed(1))
-    b = sample_ids(model, prompt, 100, top_k=5, generator=torch.Generator().manual_seed(1))
+    a = [r.tokens for r in generate(model, None, [prompt], max_new_tokens=100, temperature=0.8, top_k=5, seed=1)]
+    b = [r.tokens for r in generate(model, None, [prompt], max_new_tokens=100, temperature=0.8, top_k=5, seed=1)]
     assert a == b and len(a[0]) == 24 - 4
 
 
@@ -253,7 +253,8 @@ def test_sample_cli_on_run_dir(data_dir, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_sigint_saves_a_checkpoint_and_resume_finishes(data_dir, tmp_path):
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_saves_a_checkpoint_and_resume_finishes(data_dir, tmp_path, signum, code):
     run = tmp_path / "run"
     args = [f"data.data_dir={data_dir}", f"train.run_dir={run}", "model.dim=32", "model.n_layers=2",
             "model.n_heads=4", "data.seq_len=32", "data.batch_size=4", "optim.max_steps=100000",
@@ -268,11 +269,12 @@ def test_sigint_saves_a_checkpoint_and_resume_finishes(data_dir, tmp_path):
             if (run / "metrics.jsonl").is_file() and len((run / "metrics.jsonl").read_text().splitlines()) >= 3:
                 break
             time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
+    assert f"{signal.Signals(signum).name}: stopping after this step and saving a checkpoint" in err
     ckpt = latest_checkpoint(run)
     state = torch.load(ckpt / "state.pt", weights_only=True)
     assert state["step"] == max(train_losses(run)) >= 3
@@ -281,3 +283,186 @@ def test_sigint_saves_a_checkpoint_and_resume_finishes(data_dir, tmp_path):
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert max(train_losses(run)) == state["step"] + 2 and (run / "model" / "config.json").is_file()
+
+
+# ---------------------------------------------------------------- the loop's plug-ins and reliability
+
+def test_callbacks_see_every_hook_in_order(data_dir, tmp_path):
+    from babyllama.train import Callback
+
+    class Recorder(Callback):
+        def __init__(self):
+            self.calls = []
+
+        def on_start(self, trainer):
+            self.calls.append(("start", trainer.step))
+
+        def on_eval(self, trainer, record):
+            self.calls.append(("eval", record["step"]))
+
+        def on_log(self, trainer, record):
+            self.calls.append(("log", record["step"]))
+
+        def on_step(self, trainer, record):
+            self.calls.append(("step", record["step"]))
+
+        def on_checkpoint(self, trainer):
+            self.calls.append(("checkpoint", trainer.step))
+
+        def on_end(self, trainer, outcome):
+            self.calls.append(("end", outcome))
+
+    rec = Recorder()
+    run = tmp_path / "run"
+    train(tiny_cfg(data_dir, run, "optim.max_steps=4", "train.eval_every=2", "train.log_every=2",
+                   "train.save_every=3", "train.num_samples=0"), quiet=True, callbacks=[rec])
+    assert rec.calls == [("start", 0), ("eval", 0), ("log", 0), ("step", 1),
+                         ("eval", 2), ("log", 2), ("step", 2), ("step", 3), ("checkpoint", 3),
+                         ("eval", 4), ("log", 4), ("step", 4), ("checkpoint", 4), ("end", "finished")]
+    assert [r["step"] for r in records(run)] == [0, 2, 4]
+    assert [s for s, _ in list_checkpoints(run)] == [3, 4]
+
+
+def test_resuming_a_finished_run_adds_nothing(data_dir, tmp_path):
+    run = tmp_path / "run"
+    cfg = tiny_cfg(data_dir, run, "optim.max_steps=6", "train.eval_every=3")
+    first = train(cfg, quiet=True)
+    metrics, samples = (run / "metrics.jsonl").read_bytes(), (run / "samples.txt").read_bytes()
+    assert [r["step"] for r in records(run) if "val_loss" in r] == [0, 3, 6]
+    again = train(cfg, resume=True, quiet=True)
+    assert again.step == 6 and not again.interrupted and again.val_loss == first.val_loss
+    assert (run / "metrics.jsonl").read_bytes() == metrics  # no second final validation line
+    assert (run / "samples.txt").read_bytes() == samples
+    assert [s for s, _ in list_checkpoints(run)] == [6]
+    # killed after the final checkpoint but before model/ was written: resuming writes model/ only
+    import shutil
+
+    shutil.rmtree(run / "model")
+    third = train(cfg, resume=True, quiet=True)
+    assert third.model_dir == run / "model" and (run / "model" / "model.safetensors").is_file()
+    assert (run / "metrics.jsonl").read_bytes() == metrics
+
+
+def _leave_temporaries_like_a_kill(target: Path) -> None:
+    """Run utils.io's atomic_dir and atomic_path in a child process killed inside the write."""
+    code = ("import os, sys\nfrom babyllama.utils.io import atomic_dir, atomic_path\n"
+            "if sys.argv[2] == 'dir':\n"
+            "    with atomic_dir(sys.argv[1]) as t:\n        (t / 'state.pt').write_bytes(b'x'); os._exit(9)\n"
+            "with atomic_path(sys.argv[1]) as t:\n    t.write_bytes(b'x'); os._exit(9)\n")
+    kind = "dir" if target.name.startswith("step_") else "file"
+    assert subprocess.run([sys.executable, "-c", code, str(target), kind]).returncode == 9
+
+
+def test_temporaries_of_killed_writes_are_removed_on_resume(data_dir, tmp_path):
+    run = tmp_path / "run"
+    cfg = tiny_cfg(data_dir, run, "optim.max_steps=6")
+    run_with_stop(cfg, stop_at=3)
+    _leave_temporaries_like_a_kill(run / "checkpoints" / "step_000004")
+    _leave_temporaries_like_a_kill(run / "checkpoints" / "latest")
+    _leave_temporaries_like_a_kill(run / "metrics.jsonl")
+    leftovers = sorted(p.name for p in [*run.glob(".*"), *(run / "checkpoints").glob(".*")])
+    assert len(leftovers) == 3 and all(n.endswith(".tmp") for n in leftovers), leftovers
+    res = train(cfg, resume=True, quiet=True)
+    assert res.step == 6
+    assert not list(run.glob(".*")) and not list((run / "checkpoints").glob(".*"))
+
+
+def test_a_folder_moved_aside_by_a_killed_replace_is_put_back(tmp_path):
+    from babyllama.checkpoint.run_dir import remove_stale_temporaries
+
+    (tmp_path / ".model.4242.old").mkdir()  # atomic_dir moved model/ aside, then died before the swap
+    (tmp_path / ".model.4242.old" / "config.json").write_text("{}")
+    (tmp_path / ".model.x1y2z3.tmp").mkdir()  # ... leaving its unfinished replacement too
+    (tmp_path / ".loss.png.q9w8e7.tmp").write_bytes(b"")
+    (tmp_path / ".hidden").write_text("not ours")
+    removed = remove_stale_temporaries(tmp_path)
+    assert sorted(p.name for p in removed) == [".loss.png.q9w8e7.tmp", ".model.x1y2z3.tmp"]
+    assert (tmp_path / "model" / "config.json").is_file() and (tmp_path / ".hidden").is_file()
+
+
+@pytest.mark.parametrize("damaged", ["state.pt", "model.safetensors"])
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous(data_dir, tmp_path, capsys, damaged):
+    extra = ("train.save_every=2", "optim.max_steps=8")
+    train(tiny_cfg(data_dir, tmp_path / "a", *extra), quiet=True)
+    cfg = tiny_cfg(data_dir, tmp_path / "b", *extra)
+    run_with_stop(cfg, stop_at=6)
+    assert [s for s, _ in list_checkpoints(tmp_path / "b")] == [4, 6]
+    bad = tmp_path / "b" / "checkpoints" / "step_000006" / damaged
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])  # truncated, as by a full disk
+    capsys.readouterr()
+    res = train(cfg, resume=True, quiet=True)
+    warnings = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 1 and "step_000006" in warnings[0] and damaged in warnings[0], warnings
+    assert "falling back to step_000004" in warnings[0]
+    assert res.step == 8 and train_losses(tmp_path / "a") == train_losses(tmp_path / "b")
+
+
+def test_every_checkpoint_damaged_is_a_clear_error(data_dir, tmp_path):
+    cfg = tiny_cfg(data_dir, tmp_path / "run", "optim.max_steps=4")
+    run_with_stop(cfg, stop_at=2)
+    (latest_checkpoint(tmp_path / "run") / "state.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(BabyLlamaError, match="every checkpoint is damaged"):
+        train(cfg, resume=True, quiet=True)
+
+
+def test_a_first_launch_killed_before_its_first_checkpoint(data_dir, tmp_path, capsys):
+    from babyllama.cli import main
+    from babyllama.train import Callback
+
+    class Crash(Callback):
+        def on_log(self, trainer, record):  # the step-0 validation: config.toml is written, no checkpoint yet
+            raise RuntimeError("killed")
+
+    run = tmp_path / "run"
+    cfg = tiny_cfg(data_dir, run, "optim.max_steps=3")
+    with pytest.raises(RuntimeError, match="killed"):
+        train(cfg, quiet=True, callbacks=[Crash()])
+    assert (run / "config.toml").is_file() and not list_checkpoints(run)
+    with pytest.raises(BabyLlamaError, match=f"no checkpoint yet in {run}; start it again with the same command"):
+        train(cfg, resume=True, quiet=True)
+    capsys.readouterr()
+    assert main(["pretrain", "--quiet", "--resume", str(run)]) == 2
+    assert f"no checkpoint yet in {run}; start it again with the same command" in capsys.readouterr().err
+    # an empty folder (killed even earlier) says the same; a folder that is no run does not
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BabyLlamaError, match="no checkpoint yet"):
+        train(tiny_cfg(data_dir, tmp_path / "empty"), resume=True, quiet=True)
+    (tmp_path / "other" / "notes").mkdir(parents=True)
+    with pytest.raises(BabyLlamaError, match="no run to resume"):
+        train(tiny_cfg(data_dir, tmp_path / "other"), resume=True, quiet=True)
+    # a different config is still refused; the same command starts the run again, without --overwrite
+    with pytest.raises(BabyLlamaError, match="holds a different run"):
+        train(tiny_cfg(data_dir, run, "optim.max_steps=4"), quiet=True)
+    res = train(cfg, quiet=True)
+    assert res.step == 3 and [r["step"] for r in records(run)] == [0, 1, 2, 3]
+
+
+def test_sigterm_stops_after_saving_and_names_the_signal(data_dir, tmp_path):
+    run = tmp_path / "run"
+
+    def terminate(step, record):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled by the loop: stop after this step
+
+    before = signal.getsignal(signal.SIGTERM)
+    res = train(tiny_cfg(data_dir, run, "optim.max_steps=8"), quiet=True, callbacks=[terminate])
+    assert res.interrupted and res.stop_signal == signal.SIGTERM and res.step == 3
+    assert res.checkpoint == latest_checkpoint(run) and res.checkpoint.name == "step_000003"
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is restored
+
+
+def test_a_non_utf8_line_in_metrics_is_skipped_with_a_warning(data_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    cfg = tiny_cfg(data_dir, run, "optim.max_steps=6")
+    run_with_stop(cfg, stop_at=4)
+    lines = (run / "metrics.jsonl").read_bytes().splitlines(keepends=True)
+    assert json.loads(lines[1])["step"] == 1
+    lines[1] = lines[1].replace(b'"lr"', b'"l\xff"')
+    (run / "metrics.jsonl").write_bytes(b"".join(lines))
+    capsys.readouterr()
+    res = train(cfg, resume=True, quiet=True)
+    err = capsys.readouterr().err
+    assert res.step == 6
+    assert f"warning: {run / 'metrics.jsonl'}:2: not valid UTF-8; line skipped" in err
+    (run / "metrics.jsonl").read_bytes().decode("utf-8")  # the rewritten file is clean
+    assert [r["step"] for r in records(run)] == [0, 2, 3, 4, 5, 6]

@@ -6,7 +6,8 @@
     loaded.model, loaded.tokenizer, loaded.info        # model in eval mode, tokenizer, format/path/notes
 
 Formats: babyllama model folders (and run/checkpoint folders), Hugging Face folders, GGUF files,
-llama2.c .pt and .bin (which carry no tokenizer: pass one). The vocabulary check lives here once.
+llama2.c .pt and .bin (which carry no tokenizer: pass one). `check_vocab`, the one vocabulary check, is
+babyllama.tokenizers.check_vocab (re-exported here; interop's exports use it too).
 """
 from __future__ import annotations
 
@@ -18,8 +19,13 @@ from typing import Any
 import torch
 
 from babyllama.checkpoint.run_dir import resolve_model_dir
+from babyllama.interop import describe
+from babyllama.interop.detect import read_any
 from babyllama.model import Llama
+from babyllama.tokenizers import check_vocab, load_tokenizer
 from babyllama.utils.io import BabyLlamaError, read_json
+
+__all__ = ["Loaded", "check_vocab", "inspect", "load"]
 
 
 @dataclass
@@ -34,13 +40,6 @@ class Loaded:
         return iter((self.model, self.tokenizer))
 
 
-def check_vocab(tokenizer: Any, model: Llama, where: str | os.PathLike) -> None:
-    """Refuse a tokenizer whose vocabulary size differs from the model's."""
-    if tokenizer.vocab_size != model.config.vocab_size:
-        raise BabyLlamaError(f"{where}: tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size "
-                             f"is {model.config.vocab_size}; use the tokenizer the model was trained with")
-
-
 def load(path: str | os.PathLike, tokenizer: Any = None, device: str | torch.device = "cpu", *,
          require_tokenizer: bool = True, default_tokenizer: str | os.PathLike | None = None) -> Loaded:
     """Load any checkpoint babyllama reads.
@@ -49,8 +48,6 @@ def load(path: str | os.PathLike, tokenizer: Any = None, device: str | torch.dev
     default_tokenizer: used only when the model comes without one. A tokenizer whose vocabulary size
     differs from the model's, or (for our folders) whose hash differs from the one saved with the
     model, is refused."""
-    from babyllama.interop.detect import read_any
-
     path = Path(path)
     if not path.exists():
         raise BabyLlamaError(f"{path}: no such file or folder")
@@ -87,8 +84,10 @@ def _saved_hash(path: Path) -> str | None:
 
 
 def _as_tokenizer(arg: Any) -> Any:
-    if not isinstance(arg, (str, os.PathLike)):
-        return arg
-    from babyllama.tokenizer import Tokenizer
+    return load_tokenizer(arg) if isinstance(arg, (str, os.PathLike)) else arg
 
-    return Tokenizer.load(arg)
+
+def inspect(path: str | os.PathLike, tokenizer: Any = None) -> dict[str, Any]:
+    """What `path` holds: format, description, dtype, config, num_params, tokenizer, notes."""
+    loaded = load(path, tokenizer=tokenizer, require_tokenizer=False)
+    return {**loaded.info, **describe(loaded.model, loaded.tokenizer)}

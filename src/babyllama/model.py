@@ -63,10 +63,14 @@ class LlamaConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "LlamaConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
+        """A config from saved values; an unknown key or a value of the wrong type is a ValueError naming it."""
+        known = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(d) - set(known))
         if unknown:
             raise ValueError(f"unknown model config keys {unknown}; allowed: {sorted(known)}")
+        for name, value in d.items():
+            if not _fits(value, known[name]):
+                raise ValueError(f"model config field {name!r} must be {known[name]}, got {value!r}")
         return cls(**d)
 
     def num_params(self, non_embedding: bool = False) -> int:
@@ -85,6 +89,21 @@ class LlamaConfig:
         T = seq_len or self.max_seq_len
         matmul_params = self.num_params(non_embedding=True) + self.vocab_size * self.dim
         return 6 * matmul_params + 12 * self.n_layers * self.dim * T
+
+
+def _fits(value: object, kind: str) -> bool:
+    """Whether a config value has the field's type ("int", "int | None", "float" or "bool")."""
+    if kind == "bool" or isinstance(value, bool):
+        return kind == "bool" and isinstance(value, bool)
+    if value is None:
+        return "None" in kind
+    return isinstance(value, int) or (kind == "float" and isinstance(value, float))
+
+
+def unwrap_model(module: nn.Module) -> "Llama":
+    """The model inside DistributedDataParallel and torch.compile wrappers (the module itself if unwrapped)."""
+    module = getattr(module, "module", module)
+    return getattr(module, "_orig_mod", module)
 
 
 class ModelOutput(NamedTuple):
@@ -183,9 +202,15 @@ class KVCache:
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
     def reorder(self, index: torch.Tensor) -> None:
-        """Select batch rows (beam search): row i becomes old row index[i]."""
-        self.k = self.k.index_select(1, index)
-        self.v = self.v.index_select(1, index)
+        """Select batch rows (beam search): row i becomes old row index[i]. `index` may repeat rows
+        and change the batch size; with the size unchanged only the filled positions are copied."""
+        if index.numel() == self.k.shape[1]:
+            L = self.length
+            self.k[:, :, :, :L] = self.k[:, :, :, :L].index_select(1, index)
+            self.v[:, :, :, :L] = self.v[:, :, :, :L].index_select(1, index)
+        else:
+            self.k = self.k.index_select(1, index)
+            self.v = self.v.index_select(1, index)
 
 
 class Attention(nn.Module):

@@ -6,5 +6,4 @@
 
 Both training and decoding sit above this package; other projects' formats live in `interop/`.
 """
-from babyllama.checkpoint.model_dir import (check_vocab, load_model_dir, read_model_config,  # noqa: F401
-                                            save_model)
+from babyllama.checkpoint.model_dir import load_model_dir, read_model_config, save_model  # noqa: F401

@@ -15,11 +15,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from babyllama.model import Llama, LlamaConfig
+from babyllama.model import Llama, LlamaConfig, unwrap_model
+from babyllama.tokenizers import TOKENIZER_FILES, load_tokenizer
 from babyllama.utils.io import BabyLlamaError, atomic_dir, atomic_path, atomic_write_json, read_json
 
 if TYPE_CHECKING:
-    from babyllama.tokenizer import Tokenizer
+    from babyllama.tokenizers import Tokenizer
 
 FORMAT = "babyllama"
 VERSION = 1
@@ -27,9 +28,7 @@ VERSION = 1
 
 def model_state(model: Llama) -> dict[str, torch.Tensor]:
     """State dict ready for safetensors: contiguous CPU tensors, tied output dropped."""
-    # unwrap DistributedDataParallel / torch.compile wrappers
-    model = getattr(model, "module", model)
-    model = getattr(model, "_orig_mod", model)
+    model = unwrap_model(model)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if model.config.tie_embeddings:
         state.pop("output.weight", None)
@@ -67,7 +66,7 @@ def save_model(model: Llama, out_dir: str | os.PathLike, tokenizer: "Tokenizer |
     """Write a model folder atomically: built beside the target, then renamed into place."""
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
-        cfg = getattr(getattr(model, "module", model), "_orig_mod", getattr(model, "module", model)).config
+        cfg = unwrap_model(model).config
         save_llama_weights(model, tmp / "model.safetensors")
         meta: dict[str, Any] = {"format": FORMAT, "version": VERSION, "model": cfg.to_dict()}
         if tokenizer is not None:
@@ -84,9 +83,9 @@ def save_model(model: Llama, out_dir: str | os.PathLike, tokenizer: "Tokenizer |
 def read_model_config(model_dir: str | os.PathLike) -> LlamaConfig:
     model_dir = Path(model_dir)
     meta = read_json(model_dir / "config.json")
-    if meta.get("format") != FORMAT or "model" not in meta:
-        raise BabyLlamaError(f"{model_dir / 'config.json'}: not a babyllama model config "
-                             f"(format={meta.get('format')!r})")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("model"), dict):
+        kind = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise BabyLlamaError(f"{model_dir / 'config.json'}: not a babyllama model config (format={kind!r})")
     try:
         return LlamaConfig.from_dict(meta["model"])
     except (TypeError, ValueError) as e:
@@ -95,7 +94,8 @@ def read_model_config(model_dir: str | os.PathLike) -> LlamaConfig:
 
 def load_model_dir(model_dir: str | os.PathLike, device: str | torch.device = "cpu",
                with_tokenizer: bool = True) -> tuple[Llama, "Tokenizer | None"]:
-    """Load a folder written by save_model. Returns (model in eval mode, tokenizer or None)."""
+    """Load a folder written by save_model. Returns (model in eval mode, tokenizer or None).
+    The tokenizer is not checked against the model here: `babyllama.loading.load` does that."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise BabyLlamaError(f"{model_dir}: no such model folder")
@@ -103,26 +103,12 @@ def load_model_dir(model_dir: str | os.PathLike, device: str | torch.device = "c
     model = Llama(cfg)
     load_llama_weights(model, model_dir / "model.safetensors")
     tokenizer = load_folder_tokenizer(model_dir) if with_tokenizer else None
-    if tokenizer is not None:
-        check_vocab(tokenizer, cfg, model_dir)
     return model.to(device).eval(), tokenizer
 
 
-def load_folder_tokenizer(model_dir: Path) -> "Tokenizer | None":
-    """The tokenizer saved in a model folder, or None when the folder has none."""
-    if (model_dir / "tokenizer.model").exists():
-        from babyllama.tokenizer import Tokenizer
-
-        return Tokenizer.load(model_dir / "tokenizer.model")
-    if (model_dir / "tokenizer.json").exists():
-        from babyllama.interop.hf import TokenizersAdapter
-
-        info = read_json(model_dir / "config.json").get("tokenizer", {})
-        return TokenizersAdapter.from_file(model_dir / "tokenizer.json", info.get("bos_id"), info.get("eos_id"))
-    return None
-
-
-def check_vocab(tokenizer: "Tokenizer", cfg: LlamaConfig, where: str | os.PathLike) -> None:
-    if tokenizer.vocab_size != cfg.vocab_size:
-        raise BabyLlamaError(f"{where}: tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size "
-                             f"is {cfg.vocab_size}; use the tokenizer the model was trained with")
+def load_folder_tokenizer(model_dir: Path) -> Any:
+    """The tokenizer saved in a model folder (tokenizer.model or tokenizer.json), or None when it has none."""
+    if not any((model_dir / name).is_file() for name in TOKENIZER_FILES):
+        return None
+    info = read_json(model_dir / "config.json").get("tokenizer") or {}
+    return load_tokenizer(model_dir, bos_id=info.get("bos_id"), eos_id=info.get("eos_id"))

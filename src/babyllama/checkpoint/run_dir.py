@@ -1,25 +1,29 @@
-"""Resumable checkpoints of a training run.
+"""A training run's folder, and the resumable checkpoints in it.
 
+    run_dir/config.toml                the run's settings
+    run_dir/metrics.jsonl              one JSON record per logged step (see report.plots.read_metrics)
     run_dir/checkpoints/step_000500/   a model folder (config.json, model.safetensors, tokenizer.model)
                                        plus state.pt: optimizer, step, data cursor, RNG states, scaler,
                                        config hash, metrics so far
     run_dir/checkpoints/latest         text file naming the newest complete checkpoint
+    run_dir/model/                     the final model folder
+    run_dir/loss.png, samples.txt      the loss plot and the samples printed during training
 
-A model that is not a Llama (a classifier, say) has no config to write: its folder holds only its
-plain state_dict as model.safetensors (see save_module_weights / load_module_weights).
+A model that is not a Llama (a classifier, say) has no config to write: its checkpoint folder holds
+only its plain state_dict as model.safetensors (see save_module_weights / load_module_weights).
 
 Each checkpoint folder is built under a temporary name and renamed into place, so a crash never
-leaves a half-written checkpoint behind `latest`. state.pt holds only tensors and plain Python
-values, so it loads with torch.load(weights_only=True).
+leaves a half-written checkpoint behind `latest` (`remove_stale_temporaries` clears what a crash
+leaves beside it). state.pt holds only tensors and plain Python values, so it loads with
+torch.load(weights_only=True).
 """
 from __future__ import annotations
 
 import os
-import random
 import re
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -30,36 +34,18 @@ from babyllama.model import Llama
 from babyllama.utils.io import BabyLlamaError, atomic_dir, atomic_write_text
 
 if TYPE_CHECKING:
-    from babyllama.tokenizer import Tokenizer
+    from babyllama.tokenizers import Tokenizer
 
+CONFIG_FILE, METRICS_FILE, LOSS_PLOT, SAMPLES_FILE = "config.toml", "metrics.jsonl", "loss.png", "samples.txt"
+MODEL_DIR, CHECKPOINTS_DIR = "model", "checkpoints"
+RUN_FILES = (CONFIG_FILE, METRICS_FILE, CHECKPOINTS_DIR, MODEL_DIR, LOSS_PLOT, SAMPLES_FILE)
 STEP_DIR = re.compile(r"^step_(\d+)$")
+# what babyllama.utils.io's atomic writes leave when killed: ".NAME.XXXX.tmp" and ".NAME.PID.old"
+TEMPORARY = re.compile(r"^\.(.+)\.[^.]+\.tmp$")
+MOVED_ASIDE = re.compile(r"^\.(.+)\.\d+\.old$")
 
 
-# ---------------------------------------------------------------- RNG and plain values
-
-def rng_state() -> dict[str, Any]:
-    """torch (CPU and CUDA), numpy and Python RNG states as tensors and plain values."""
-    np_state = np.random.get_state()
-    py_version, py_internal, py_gauss = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
-        "python": {"version": py_version, "internal": torch.tensor(py_internal, dtype=torch.int64),
-                   "gauss": py_gauss},
-    }
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    n = state["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
-    p = state["python"]
-    random.setstate((p["version"], tuple(int(x) for x in p["internal"].tolist()), p["gauss"]))
-
+# ---------------------------------------------------------------- plain values for state.pt
 
 def to_plain(obj: Any) -> Any:
     """Replace numpy arrays and scalars by tensors / Python numbers so weights_only loading works."""
@@ -88,7 +74,11 @@ def from_plain(obj: Any) -> Any:
 # ---------------------------------------------------------------- checkpoint folders
 
 def checkpoints_dir(run_dir: str | os.PathLike) -> Path:
-    return Path(run_dir) / "checkpoints"
+    return Path(run_dir) / CHECKPOINTS_DIR
+
+
+def checkpoint_dir(run_dir: str | os.PathLike, step: int) -> Path:
+    return checkpoints_dir(run_dir) / f"step_{step:06d}"
 
 
 def list_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
@@ -106,14 +96,22 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
 
 def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
     """The folder named by checkpoints/latest (or the newest complete one if that file is stale)."""
+    found = checkpoints_newest_first(run_dir)
+    return found[0] if found else None
+
+
+def checkpoints_newest_first(run_dir: str | os.PathLike) -> list[Path]:
+    """Complete checkpoint folders to resume from, in order of preference: the one `latest` names,
+    then the others from newest to oldest."""
     root = checkpoints_dir(run_dir)
+    found = [p for _, p in reversed(list_checkpoints(run_dir))]
     marker = root / "latest"
     if marker.is_file():
-        p = root / marker.read_text(encoding="utf-8").strip()
-        if (p / "state.pt").is_file():
-            return p
-    found = list_checkpoints(run_dir)
-    return found[-1][1] if found else None
+        named = root / marker.read_text(encoding="utf-8", errors="replace").strip()
+        if named in found:
+            found.remove(named)
+            found.insert(0, named)
+    return found
 
 
 def save_checkpoint(run_dir: str | os.PathLike, step: int, model: torch.nn.Module, state: dict[str, Any],
@@ -121,7 +119,7 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, model: torch.nn.Modul
     """Write checkpoints/step_XXXXXX atomically, point `latest` at it and keep the newest `keep`."""
     root = checkpoints_dir(run_dir)
     root.mkdir(parents=True, exist_ok=True)
-    final = root / f"step_{step:06d}"
+    final = checkpoint_dir(run_dir, step)
     with atomic_dir(final) as tmp:
         if isinstance(model, Llama):
             save_model(model, tmp, tokenizer, extra={"checkpoint_step": step})
@@ -152,22 +150,58 @@ def load_module_weights(model: torch.nn.Module, path: str | os.PathLike) -> None
     try:
         _load_plain(model, str(path), strict=True)
     except Exception as e:  # a missing, truncated or foreign file
-        raise BabyLlamaError(f"{path}: cannot load the model's weights ({type(e).__name__}: "
-                             f"{str(e).splitlines()[0][:200]})") from None
+        raise BabyLlamaError(f"{path}: cannot load the model's weights ({_first_line(e)})") from None
 
 
-def load_state(ckpt_dir: str | os.PathLike) -> dict[str, Any]:
-    """Read state.pt (weights_only: tensors and plain values only)."""
+def load_checkpoint_state(ckpt_dir: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint's state.pt (weights_only: tensors and plain values only)."""
     path = Path(ckpt_dir) / "state.pt"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise BabyLlamaError(f"{path}: checkpoint state not found") from None
     except Exception as e:  # a truncated or foreign file
-        raise BabyLlamaError(f"{path}: cannot read checkpoint state ({type(e).__name__}: {e})") from None
+        raise BabyLlamaError(f"{path}: cannot read checkpoint state ({_first_line(e)})") from None
     if not isinstance(state, dict) or "step" not in state:
         raise BabyLlamaError(f"{path}: not a babyllama training state")
     return from_plain(state)
+
+
+def load_newest_checkpoint(run_dir: str | os.PathLike, model: torch.nn.Module,
+                           warn: Callable[[str], None]) -> tuple[Path, dict[str, Any]] | None:
+    """Load the newest readable checkpoint's weights into `model` and return (its folder, its state);
+    None when the run has no checkpoint. A damaged one (a truncated state.pt or model.safetensors)
+    is named in one `warn` line and the previous one is tried."""
+    found = checkpoints_newest_first(run_dir)
+    for i, ckpt in enumerate(found):
+        try:
+            state = load_checkpoint_state(ckpt)
+            load_module_weights(model, ckpt / "model.safetensors")  # every tensor, so a partial load is overwritten
+            return ckpt, state
+        except BabyLlamaError as e:
+            then = f"falling back to {found[i + 1].name}" if i + 1 < len(found) else "no older checkpoint left"
+            warn(f"warning: damaged checkpoint {ckpt}: {' '.join(str(e).splitlines())}; {then}")
+    if found:
+        raise BabyLlamaError(f"{run_dir}: every checkpoint is damaged; start the run again with --overwrite")
+    return None
+
+
+def remove_stale_temporaries(run_dir: str | os.PathLike) -> list[Path]:
+    """Clear what interrupted atomic writes left in the run folder and its checkpoints/: temporary
+    files and folders are removed; a folder moved aside whose replacement never arrived is put back.
+    Returns what was removed. Call it only when no other process writes into this run."""
+    removed = []
+    for folder in (Path(run_dir), checkpoints_dir(run_dir)):
+        if not folder.is_dir():
+            continue
+        for p in sorted(folder.iterdir()):
+            aside = MOVED_ASIDE.match(p.name)
+            if aside and not (folder / aside.group(1)).exists():
+                os.replace(p, folder / aside.group(1))
+            elif aside or TEMPORARY.match(p.name):
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed
 
 
 def resolve_model_dir(path: str | os.PathLike) -> Path:
@@ -176,11 +210,15 @@ def resolve_model_dir(path: str | os.PathLike) -> Path:
     p = Path(path)
     if (p / "config.json").is_file():
         return p
-    if (p / "model" / "config.json").is_file():
-        return p / "model"
-    if (p / "checkpoints").is_dir():
+    if (p / MODEL_DIR / "config.json").is_file():
+        return p / MODEL_DIR
+    if checkpoints_dir(p).is_dir():
         ckpt = latest_checkpoint(p)
         if ckpt is not None:
             return ckpt
     raise BabyLlamaError(f"{p}: not a model folder (config.json), a run folder (model/ or checkpoints/) "
                          f"or a checkpoint folder")
+
+
+def _first_line(e: BaseException) -> str:
+    return f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"

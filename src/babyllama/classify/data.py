@@ -9,12 +9,12 @@ Labels are integer indices into the label names. Every problem is a BabyLlamaErr
 from __future__ import annotations
 
 import csv
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from babyllama.data.sources import iter_jsonl
 from babyllama.utils.io import BabyLlamaError, read_json
 
 
@@ -108,16 +108,7 @@ def read_table(path: str | os.PathLike, text_field: str = "text", label_field: s
                                      f"name the columns with --text-field / --label-field")
         rows = [(reader.line_num, row) for row in reader]
     elif path.suffix.lower() in (".jsonl", ".json"):
-        for i, line in enumerate(_read_text(path).splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise BabyLlamaError(f"{path}:{i}: invalid JSON ({e.msg}); expected one object per line") from None
-            if not isinstance(obj, dict):
-                raise BabyLlamaError(f"{path}:{i}: expected a JSON object, got {type(obj).__name__}")
-            rows.append((i, obj))
+        rows = list(iter_jsonl(path))
     else:
         raise BabyLlamaError(f"{path}: unknown table type {path.suffix!r}; use .jsonl, .csv or .tsv")
     raw = []
@@ -140,15 +131,6 @@ def read_table(path: str | os.PathLike, text_field: str = "text", label_field: s
         names = strings
         raw = [(t, names.index(lab), i) for t, lab, i in raw]
     return [Example(t, int(lab), i) for t, lab, i in raw], names
-
-
-def read_examples(path: str | os.PathLike, text_field: str = "text", label_field: str = "label",
-                  label_names: Sequence[str] | None = None) -> list[Example]:
-    """Read any supported file: `.txt` as `LABEL ||| sentence`, else as a table."""
-    path = Path(path)
-    if path.suffix.lower() in (".jsonl", ".json", ".csv", ".tsv"):
-        return read_table(path, text_field, label_field, label_names)[0]
-    return read_label_file(path)
 
 
 def check_labels(examples: Sequence[Example], num_labels: int, path: str | os.PathLike) -> None:

@@ -3,9 +3,9 @@
     results = finetune_seeds(backbone, tokenizer, splits, num_labels, FinetuneConfig(mode="head"), seeds=[1, 2, 3])
 
 Inputs are BOS + sentence tokens (no EOS, as minllama's training batches), left-padded with an
-attention mask. Training goes through the shared loop (`babyllama.train.loop.train`): the objective is
-`ClassificationObjective`, the data an `EpochBatches` source reshuffled every epoch, and a callback
-measures dev accuracy at each epoch end and keeps the best weights. Head-only training computes the
+attention mask. Training goes through the shared loop core (`babyllama.train.fit`, no run folder): the
+objective is `ClassificationObjective`, the data an `EpochBatches` source reshuffled every epoch, and a
+callback measures dev accuracy at each epoch end and keeps the best weights. Head-only training computes the
 frozen backbone's features once, reuses them for every epoch and seed, and trains only the head.
 """
 from __future__ import annotations
@@ -13,22 +13,22 @@ from __future__ import annotations
 import copy
 import math
 import random
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from babyllama.classify.data import Example, left_pad
 from babyllama.classify.head import Classifier
+from babyllama.classify.stats import accuracy
 from babyllama.config import TrainConfig
 from babyllama.model import Llama
-from babyllama.train.loop import train
+from babyllama.train import StopOnSignal, fit
 from babyllama.train.objectives import Objective
+from babyllama.utils.device import seed_everything
 from babyllama.utils.io import BabyLlamaError
 
 MODES = ("head", "full")
@@ -226,9 +226,9 @@ class EpochStats(ClassificationObjective):
         return {"loss": loss / max(n, 1), "acc": acc / max(n, 1)}
 
 
-def loop_config(cfg: FinetuneConfig, steps: int, seed: int, device: torch.device, run_dir: str) -> TrainConfig:
+def loop_config(cfg: FinetuneConfig, steps: int, seed: int, device: torch.device, run_dir: str = "") -> TrainConfig:
     """The training-loop config of a finetuning run: minllama AdamW at a constant rate, no warmup,
-    fp32, no samples, one checkpoint at the end."""
+    fp32, no samples; `run_dir` matters only to `babyllama.train.train` (one checkpoint at the end)."""
     tc = TrainConfig()
     tc.data.batch_size = cfg.batch_size
     o = tc.optim
@@ -251,16 +251,6 @@ class FinetuneResult:
     predictions: dict[str, list[int]]       # split -> predicted label per example (best epoch)
     seconds: float
     classifier: Classifier | None = field(default=None, repr=False)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _accuracy(logits: torch.Tensor, labels: Sequence[int]) -> float:
-    return float((logits.argmax(-1) == torch.tensor(list(labels))).float().mean())
 
 
 def finetune(backbone: Llama, tokenizer, splits: dict[str, Sequence[Example]], num_labels: int,
@@ -305,7 +295,7 @@ def finetune(backbone: Llama, tokenizer, splits: dict[str, Sequence[Example]], n
             return
         epoch = step // source.steps_per_epoch - 1
         stats = objective.take()
-        dev_acc = _accuracy(logits_for("dev"), labels["dev"])
+        dev_acc = accuracy(logits_for("dev").argmax(-1).tolist(), labels["dev"])
         model.train()  # predict_logits left it in eval mode
         history.append({"epoch": epoch, "train_loss": stats["loss"], "train_acc": stats["acc"], "dev_acc": dev_acc})
         if log:
@@ -315,9 +305,9 @@ def finetune(backbone: Llama, tokenizer, splits: dict[str, Sequence[Example]], n
             best.update(acc=dev_acc, epoch=epoch, state={k: v.detach().clone() for k, v in
                                                          (clf.state_dict() if full else clf.head.state_dict()).items()})
 
-    with tempfile.TemporaryDirectory(prefix="babyllama-finetune-") as run_dir:
-        tcfg = loop_config(cfg, cfg.epochs * source.steps_per_epoch, seed, device, run_dir)
-        train(tcfg, model, objective, train_data=source, quiet=True, callbacks=[at_epoch_end])
+    tcfg = loop_config(cfg, cfg.epochs * source.steps_per_epoch, seed, device)
+    fit(tcfg, model, objective, source, callbacks=[StopOnSignal("stopping after this step (Ctrl-C again to abort)"),
+                                                   at_epoch_end])
     best_acc, best_epoch, best_state = best["acc"], best["epoch"], best["state"]
     if best_state is None:  # stopped (Ctrl-C) before the first epoch ended
         raise BabyLlamaError("finetuning stopped before its first epoch ended; no weights to keep")

@@ -67,6 +67,3 @@ class Classifier(nn.Module):
                 raise ValueError("give input_ids or features")
             features = self.features(input_ids, attention_mask)
         return self.classify(features)
-
-    def head_state(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().cpu().clone() for k, v in self.head.state_dict().items()}

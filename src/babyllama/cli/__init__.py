@@ -17,17 +17,17 @@ from babyllama.utils.io import BabyLlamaError
 
 # verb -> (module, one-line help). Keep in pipeline order.
 VERBS: dict[str, tuple[str, str]] = {
-    "stories": ("babyllama.data.stories", "write built-in procedurally generated children's stories"),
-    "train-tokenizer": ("babyllama.tokenizer", "train a SentencePiece BPE tokenizer on a corpus"),
-    "prepare": ("babyllama.data.prepare", "tokenize text/JSONL/parquet/HF data into token shards"),
-    "pretrain": ("babyllama.train.pretrain", "pretrain (or resume) a Llama model on token shards"),
-    "sample": ("babyllama.sample", "sample text from a checkpoint (temperature / top-k)"),
-    "generate": ("babyllama.generate", "generate text with any decoding strategy (batched, streaming, beams)"),
-    "decode-study": ("babyllama.decode_study", "compare decoding settings by text statistics (table + plots)"),
-    "ppl": ("babyllama.eval.perplexity", "memory-safe sliding-window perplexity and bits per byte"),
-    "classify": ("babyllama.classify.cli", "sentiment classification: zero-shot prompting or a finetuned head"),
-    "convert": ("babyllama.interop.convert", "convert checkpoints: babyllama, llama2.c, HF transformers, GGUF"),
-    "inspect": ("babyllama.interop.inspect", "print the config, size, dtype and tokenizer of any checkpoint"),
+    "stories": ("babyllama.cli.stories", "write built-in procedurally generated children's stories"),
+    "train-tokenizer": ("babyllama.cli.train_tokenizer", "train a SentencePiece BPE tokenizer on a corpus"),
+    "prepare": ("babyllama.cli.prepare", "tokenize text/JSONL/parquet/HF data into token shards"),
+    "pretrain": ("babyllama.cli.pretrain", "pretrain (or resume) a Llama model on token shards"),
+    "sample": ("babyllama.cli.sample", "sample text from a checkpoint (temperature / top-k)"),
+    "generate": ("babyllama.cli.generate", "generate text with any decoding strategy (batched, streaming, beams)"),
+    "decode-study": ("babyllama.cli.decode_study", "compare decoding settings by text statistics (table + plots)"),
+    "ppl": ("babyllama.cli.ppl", "memory-safe sliding-window perplexity and bits per byte"),
+    "classify": ("babyllama.cli.classify", "sentiment classification: zero-shot prompting or a finetuned head"),
+    "convert": ("babyllama.cli.convert", "convert checkpoints: babyllama, llama2.c, HF transformers, GGUF"),
+    "inspect": ("babyllama.cli.inspect", "print the config, size, dtype and tokenizer of any checkpoint"),
 }
 
 

@@ -15,13 +15,12 @@ prompting scores the label after the prompt rather than at the first position.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 from typing import Sequence
 
-import numpy as np
 import torch
 
+from babyllama.utils.device import seed_everything
 from babyllama.utils.io import BabyLlamaError, atomic_path
 
 PREFIX = ("I have wanted to see this thriller for a while, and it didn't disappoint. "
@@ -53,12 +52,6 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", type=str, default=None,
                    help="(babyllama) tokenizer file when the model has none and ./tokenizer.model is absent")
     return p
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def _device(args: argparse.Namespace) -> torch.device:
@@ -94,15 +87,14 @@ def _read(path: str, num_labels: int | None = None):
 
 
 def generate(args: argparse.Namespace) -> None:
-    from babyllama.sample import sample_ids
+    from babyllama.decode import generate as decode
 
     model, tokenizer = _load(args)
     print(f"load model from {args.pretrained_model_path}")
-    gen = torch.Generator().manual_seed(args.seed)
-    ids = tokenizer.encode(PREFIX, bos=True, eos=False)
     for temperature, out in ((0.0, args.generated_sentence_low_temp_out), (1.0, args.generated_sentence_high_temp_out)):
-        new = sample_ids(model, ids, 75, temperature=temperature, top_k=0, generator=gen)[0]
-        sentence = tokenizer.decode(ids + new)
+        r = decode(model, tokenizer, PREFIX, max_new_tokens=75, temperature=temperature, seed=args.seed,
+                   ignore_eos=True)[0]
+        sentence = tokenizer.decode(r.prompt_tokens + r.tokens)
         print(f"Temperature is {temperature}")
         print(sentence)
         print("---------------")
@@ -120,37 +112,40 @@ def _label_count(args: argparse.Namespace, names: list[str]) -> int:
     return n
 
 
-def prompt(args: argparse.Namespace) -> None:
-    from babyllama.classify.data import read_label_names
-    from babyllama.classify.prompting import join_label_names, score_labels
-    from babyllama.classify.stats import accuracy
+def _check_args(args: argparse.Namespace, kind: str) -> None:
+    """The assignment's output names ("<dataset>-dev-<kind>-output.txt") and a sentence cut of >= 1 token."""
+    from babyllama.classify.experiment import check_max_len
 
-    for flag, end in (("dev_out", "dev-prompting-output.txt"), ("test_out", "test-prompting-output.txt")):
+    for flag, end in (("dev_out", f"dev-{kind}-output.txt"), ("test_out", f"test-{kind}-output.txt")):
         if not getattr(args, flag).endswith(end):
-            raise BabyLlamaError(f"--{flag} {getattr(args, flag)!r}: for prompting results it must end in {end!r} "
+            raise BabyLlamaError(f"--{flag} {getattr(args, flag)!r}: for {kind} results it must end in {end!r} "
                                  f"(\"<dataset>-{end}\"), as the assignment requires")
-    names = read_label_names(args.label_names)
+    check_max_len(args.max_sentence_len, "--max_sentence_len")
+
+
+def prompt(args: argparse.Namespace) -> None:
+    from babyllama.classify.experiment import prompt_predictions, read_label_names
+    from babyllama.classify.prompting import DEFAULT_TEMPLATE, render
+
+    _check_args(args, "prompting")
+    names = read_label_names(args.label_names, "--label-names")
     num_labels = _label_count(args, names)
     model, tokenizer = _load(args)
-    suffix = f"Is this movie {join_label_names(names)}? This movie is "
     for split, path, out in (("dev", args.dev, args.dev_out), ("test", args.test, args.test_out)):
         examples = _read(path, num_labels)
-        scores = score_labels(model, tokenizer, [e.text for e in examples], names,
-                              batch_size=args.batch_size, max_text_tokens=args.max_sentence_len)
-        preds = scores.argmax(-1).tolist()
-        acc = accuracy(preds, [e.label for e in examples])
-        _write_predictions(split, out, acc, preds, [f"{e.text} {suffix}" for e in examples])
+        p = prompt_predictions(model, tokenizer, examples, names, batch_size=args.batch_size,
+                               max_len=args.max_sentence_len)
+        # minllama writes the prompted sentence, "<sentence> Is this movie bad or good? This movie is "
+        _write_predictions(split, out, p.accuracy, p.preds,
+                           [render(DEFAULT_TEMPLATE, e.text, names) + " " for e in examples])
 
 
 def finetune(args: argparse.Namespace) -> None:
-    from babyllama.classify.finetune import FinetuneConfig, finetune as run_finetune, predict_logits, encode_texts
+    from babyllama.classify.experiment import classifier_predictions
+    from babyllama.classify.finetune import FinetuneConfig, finetune as run_finetune
     from babyllama.classify.head import Classifier
-    from babyllama.classify.stats import accuracy
 
-    for flag, end in (("dev_out", "dev-finetuning-output.txt"), ("test_out", "test-finetuning-output.txt")):
-        if not getattr(args, flag).endswith(end):
-            raise BabyLlamaError(f"--{flag} {getattr(args, flag)!r}: for finetuning results it must end in {end!r} "
-                                 f"(\"<dataset>-{end}\"), as the assignment requires")
+    _check_args(args, "finetuning")
     train = _read(args.train)
     num_labels = max(len({e.label for e in train}), max(e.label for e in train) + 1)
     dev = _read(args.dev, num_labels)
@@ -174,14 +169,11 @@ def finetune(args: argparse.Namespace) -> None:
     clf.load_state_dict(saved["model"])
     clf.to(_device(args)).eval()
     print(f"load model from {args.filepath}")
-    limit = clf.backbone.config.max_seq_len
     for split, path, out in (("dev", args.dev, args.dev_out), ("test", args.test, args.test_out)):
         examples = dev if split == "dev" else _read(path, num_labels)
-        seqs = encode_texts(tokenizer, [e.text for e in examples], args.max_sentence_len, limit)
-        preds = predict_logits(clf, seqs=seqs, pad_id=tokenizer.pad_id, batch_size=cfg.eval_batch_size
-                               ).argmax(-1).tolist()
-        acc = accuracy(preds, [e.label for e in examples])
-        _write_predictions(split, out, acc, preds, [e.text for e in examples])
+        p = classifier_predictions(clf, tokenizer, examples, max_len=args.max_sentence_len,
+                                   batch_size=cfg.eval_batch_size)
+        _write_predictions(split, out, p.accuracy, p.preds, [e.text for e in examples])
 
 
 def main(argv: list[str] | None = None) -> int:

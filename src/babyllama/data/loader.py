@@ -54,6 +54,11 @@ class TokenStream:
             k += 1
         return out
 
+    def chunks(self, size: int = 1 << 16) -> Iterator[np.ndarray]:
+        """The whole stream in order, as int64 arrays of at most `size` tokens."""
+        for start in range(0, self.n_tokens, size):
+            yield self.read(start, min(size, self.n_tokens - start))
+
 
 def _num_windows(stream: TokenStream, seq_len: int) -> int:
     if seq_len < 1:

@@ -13,7 +13,6 @@ does not depend on the tokenizer or on the number of workers.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import itertools
 import os
@@ -25,7 +24,7 @@ from typing import Any, BinaryIO, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from babyllama.data.sources import Source, add_source_arguments, as_source, sources_from_args
+from babyllama.data.sources import Source, as_source
 from babyllama.utils.io import BabyLlamaError, atomic_write_json, read_json
 
 FORMAT_NAME = "babyllama-tokens"
@@ -113,7 +112,8 @@ def _enumerate_docs(sources: Sequence[Source]) -> Iterator[tuple[int, str]]:
             i += 1
 
 
-def _batched(it: Iterable[Any], n: int) -> Iterator[list[Any]]:
+def batched(it: Iterable[Any], n: int) -> Iterator[list[Any]]:
+    """Lists of n consecutive items of `it` (the last may be shorter)."""
     batch: list[Any] = []
     for x in it:
         batch.append(x)
@@ -130,7 +130,7 @@ _worker_tok: Any = None
 
 def _worker_init(proto: bytes) -> None:
     global _worker_tok
-    from babyllama.tokenizer import Tokenizer
+    from babyllama.tokenizers import Tokenizer
 
     _worker_tok = Tokenizer(proto)
 
@@ -190,7 +190,7 @@ def prepare(sources: Sequence[Source | str | os.PathLike], out_dir: str | os.Pat
     If `out_dir` already holds a manifest of the same job it is returned unchanged; a different one is an
     error unless `overwrite`.
     """
-    from babyllama.tokenizer import Tokenizer, train_tokenizer
+    from babyllama.tokenizers import Tokenizer, train_tokenizer
 
     srcs = [as_source(s) for s in sources]
     if not srcs:
@@ -283,7 +283,7 @@ def prepare(sources: Sequence[Source | str | os.PathLike], out_dir: str | os.Pat
         writers = {s: _ShardWriter(stage, s, dtype, shard_tokens) for s in SPLITS}
         t0 = time.time()
         bar = _progress_bar(progress, total=None if val_set is None else n_docs)
-        batches = _batched(_enumerate_docs(srcs), batch_docs)
+        batches = batched(_enumerate_docs(srcs), batch_docs)
         for batch, flat, lengths in _encoded_batches(tok, batches, workers, bos, eos, dtype):
             ends = np.cumsum(lengths)
             for (i, text), end, size in zip(batch, ends.tolist(), lengths.tolist()):
@@ -419,31 +419,3 @@ def split_info(manifest: dict[str, Any], split: str, data_dir: str | os.PathLike
         have = ", ".join(k for k, v in splits.items() if v["tokens"] > 0)
         raise BabyLlamaError(f"{Path(data_dir) / MANIFEST}: split {split!r} has no tokens (splits with data: {have})")
     return splits[name]
-
-
-# ---- CLI: babyllama prepare -------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_source_arguments(parser, default=["builtin"])
-    parser.add_argument("--out", required=True, help="output folder for shards and manifest.json")
-    tg = parser.add_mutually_exclusive_group()
-    tg.add_argument("--tokenizer", help="SentencePiece .model, llama2.c tokenizer.bin, or folder with tokenizer.model")
-    tg.add_argument("--vocab-size", type=int, help="train a tokenizer of this size on the training split")
-    vg = parser.add_mutually_exclusive_group()
-    vg.add_argument("--val-fraction", type=float, default=0.05, help="share of documents for validation (0.05)")
-    vg.add_argument("--val-docs", type=int, default=None, help="exact number of validation documents")
-    parser.add_argument("--seed", type=int, default=0, help="split seed (also the built-in stories' seed)")
-    parser.add_argument("--shard-tokens", type=int, default=DEFAULT_SHARD_TOKENS,
-                        help=f"about this many tokens per shard (default {DEFAULT_SHARD_TOKENS})")
-    parser.add_argument("--workers", type=int, default=None, help="tokenizer processes (default: all cores; 1 = no pool)")
-    parser.add_argument("--eos", action="store_true", help="also end each document with EOS")
-    parser.add_argument("--no-bos", action="store_true", help="do not prefix documents with BOS")
-    parser.add_argument("--overwrite", action="store_true", help="replace a different data set in --out")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-
-
-def run(args: argparse.Namespace) -> int:
-    sources = sources_from_args(args, default=["builtin"])
-    prepare(sources, args.out, args.tokenizer, vocab_size=args.vocab_size, val_fraction=args.val_fraction,
-            val_docs=args.val_docs, seed=args.seed, shard_tokens=args.shard_tokens, num_workers=args.workers,
-            bos=not args.no_bos, eos=args.eos, overwrite=args.overwrite, progress=not args.quiet)
-    return 0

@@ -10,7 +10,6 @@ Every document goes through `normalize_text`: CRLF -> LF, surrounding whitespace
 """
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
 import io
@@ -116,6 +115,30 @@ def _contains(path: Path, needle: str) -> bool:
     except (OSError, EOFError, lzma.LZMAError) as e:
         raise BabyLlamaError(f"{path}: cannot read/decompress ({e}); check the file is intact") from None
     return False
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSONL file (optionally .gz/.xz). A missing
+    file, or a line that is not a JSON object, is a BabyLlamaError naming the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise BabyLlamaError(f"{path}: file not found")
+    for lineno, line in _iter_lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise BabyLlamaError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno}); "
+                                 f"expected one JSON object per line") from None
+        if not isinstance(obj, dict):
+            raise BabyLlamaError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+        yield lineno, obj
+
+
+def _one_line(e: Exception) -> str:
+    """An exception's message on one line (pyarrow's span several)."""
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 def format_from_name(path: Path) -> str:
@@ -239,16 +262,8 @@ class Source:
         yield "\n".join(current)
 
     def _jsonl(self) -> Iterator[str]:
-        for lineno, line in _iter_lines(self.path):
-            if not line.strip():
-                continue
+        for lineno, obj in iter_jsonl(self.path):
             where = f"{self.path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise BabyLlamaError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise BabyLlamaError(f"{where}: expected a JSON object, got {type(obj).__name__}")
             if self.field not in obj:
                 raise _missing_field(where, self.field, obj.keys())
             yield _field_text(obj[self.field], where, self.field)
@@ -282,12 +297,20 @@ class Source:
         except BabyLlamaError:
             raise
         except Exception as e:  # pyarrow raises ArrowInvalid / OSError for non-parquet input
-            raise BabyLlamaError(f"{self.path}: not a readable parquet file ({e})") from None
+            raise BabyLlamaError(f"{self.path}: not a readable parquet file ({_one_line(e)})") from None
         names = pf.schema_arrow.names
         if self.field not in names:
             raise _missing_field(str(self.path), self.field, names)
         row = 0
-        for batch in pf.iter_batches(columns=[self.field], batch_size=1024):
+        batches = pf.iter_batches(columns=[self.field], batch_size=1024)
+        while True:
+            try:  # a damaged page or footer only shows up while reading
+                batch = next(batches)
+            except StopIteration:
+                return
+            except Exception as e:
+                raise BabyLlamaError(f"{self.path}: damaged parquet file near row {row} ({_one_line(e)}); "
+                                     f"check the file is intact") from None
             for value in batch.column(0).to_pylist():
                 yield _field_text(value, f"{self.path}: row {row}", self.field)
                 row += 1
@@ -365,34 +388,3 @@ def iter_documents(sources: Iterable[Source | str | os.PathLike]) -> Iterator[st
 
 def as_source(s: Source | str | os.PathLike) -> Source:
     return s if isinstance(s, Source) else Source(str(s))
-
-
-def add_source_arguments(parser: argparse.ArgumentParser, *, flag: str = "--source",
-                         default: list[str] | None = None) -> None:
-    """The options shared by `prepare` and `train-tokenizer` for choosing and reading inputs."""
-    parser.add_argument(flag, nargs="+", action="extend", dest="sources", default=None, metavar="SPEC",
-                        help="input: a file (txt, jsonl, json, parquet, optionally .gz/.xz), hf:NAME[@CONFIG]"
-                             "[:SPLIT], or builtin (the built-in story generator)"
-                             + (f"; default {' '.join(default)}" if default else ""))
-    parser.add_argument("--format", choices=FORMATS, default="auto",
-                        help="how to read files (default auto: by extension; text is 'delimited' if the "
-                             "delimiter occurs, else 'lines' = one document per line)")
-    parser.add_argument("--field", default="text", help="text field of JSONL/JSON/parquet/HF rows (default text)")
-    parser.add_argument("--delimiter", default=DEFAULT_DELIMITER,
-                        help=f"document separator for delimited text (default {DEFAULT_DELIMITER})")
-    parser.add_argument("--keep-blank-lines", action="store_true",
-                        help="keep blank lines inside documents (default: collapse paragraph breaks to one newline)")
-    parser.add_argument("--builtin-stories", type=int, default=DEFAULT_BUILTIN_STORIES, metavar="N",
-                        help=f"number of generated stories for --source builtin (default {DEFAULT_BUILTIN_STORIES})")
-
-
-def sources_from_args(args: argparse.Namespace, default: list[str] | None = None) -> list[Source]:
-    specs = args.sources or default or []
-    if not specs:
-        raise BabyLlamaError("no input given; pass --source FILE|hf:NAME|builtin")
-    return [
-        Source(spec, format=args.format, field=args.field, delimiter=args.delimiter,
-               keep_blank_lines=args.keep_blank_lines, builtin_stories=args.builtin_stories,
-               seed=getattr(args, "seed", 0))
-        for spec in specs
-    ]

@@ -20,9 +20,6 @@ of the scored text, comparable across tokenizers.
 """
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
 import math
 import sys
 import time
@@ -34,7 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from babyllama.utils.io import BabyLlamaError, atomic_path, atomic_write_json
+from babyllama.data.prepare import batched
+from babyllama.utils.io import BabyLlamaError
 
 WHOLE_BLOCK_BYTES = 1 << 20  # "whole" text files are tokenized in blocks of about this size
 
@@ -128,17 +126,6 @@ def iter_windows(chunks: Iterable[Sequence[int] | np.ndarray], context: int, str
         buf, base = buf[begin - base:], begin  # drop tokens no later window needs
 
 
-def _batches(windows: Iterable[Window], batch_size: int) -> Iterator[list[Window]]:
-    batch: list[Window] = []
-    for w in windows:
-        batch.append(w)
-        if len(batch) == batch_size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 @torch.inference_mode()
 def score_batch(model: Any, batch: Sequence[Window], max_logit_rows: int | None = None) -> list[tuple[float, int]]:
     """(NLL sum in nats, scored tokens) for each window, in one forward pass over the padded batch."""
@@ -176,7 +163,7 @@ def score_windows(model: Any, windows: Iterable[Window], batch_size: int = 8,
     model.eval()
     total, count, n_windows = 0.0, 0, 0
     try:
-        for batch in _batches(windows, batch_size):
+        for batch in batched(windows, batch_size):
             for w, (s, n) in zip(batch, score_batch(model, batch)):
                 total += s
                 count += n
@@ -192,8 +179,8 @@ def perplexity_of_tokens(model: Any, tokens: Iterable[int] | Iterable[Sequence[i
                          stride: int | None = None, batch_size: int = 8, nbytes: int | None = None
                          ) -> PerplexityResult:
     """Stream-mode perplexity of one token sequence (a flat list/array, or an iterable of chunks)."""
-    context = context or model.config.max_seq_len
-    stride = stride or max(1, context // 2)
+    context = model.config.max_seq_len if context is None else context
+    stride = max(1, context // 2) if stride is None else stride
     check_window(context, stride, model.config.max_seq_len)
     if isinstance(tokens, (list, tuple)) and tokens and isinstance(tokens[0], (int, np.integer)):
         tokens = [np.asarray(tokens, dtype=np.int64)]
@@ -265,17 +252,6 @@ def _whole_docs(tokenizer: Any, path: Path, state: _Docs, max_tokens: int | None
             return
 
 
-def _shard_tokens(data_dir: Path, manifest: dict[str, Any], split: str, chunk: int = 1 << 16) -> Iterator[np.ndarray]:
-    from babyllama.data.prepare import split_info
-
-    info = split_info(manifest, split, data_dir)
-    dtype = np.dtype("<u2") if manifest["dtype"] == "uint16" else np.dtype("<u4")
-    for sh in info["shards"]:
-        mm = np.memmap(data_dir / sh["file"], dtype=dtype, mode="r")
-        for s in range(0, len(mm), chunk):
-            yield np.asarray(mm[s:s + chunk], dtype=np.int64)
-
-
 def _split_at_bos(chunks: Iterable[np.ndarray], bos: int) -> Iterator[np.ndarray]:
     """Documents (each starting with BOS) from a token stream."""
     parts: list[np.ndarray] = []
@@ -310,12 +286,14 @@ def open_corpus(tokenizer: Any, data: str | Path, *, fmt: str = "auto", field: s
     path = Path(data).expanduser()
     state = _Docs(iter(()))
     if path.is_dir():
-        from babyllama.data.prepare import MANIFEST, load_manifest
+        from babyllama.data.loader import TokenStream
+        from babyllama.data.prepare import MANIFEST
 
         if not (path / MANIFEST).is_file():
             raise BabyLlamaError(f"{path}: a folder but not a prepared data set (no {MANIFEST}); give a file "
                                  f"or a `babyllama prepare` output folder")
-        m = load_manifest(path)
+        stream = TokenStream(path, split)
+        m = stream.manifest
         tok_hash = (m.get("tokenizer") or {}).get("sha256")
         if tokenizer is not None and tok_hash and getattr(tokenizer, "hash", tok_hash) != tok_hash:
             raise BabyLlamaError(f"{path / MANIFEST}: shards were made with another tokenizer (sha256 "
@@ -325,12 +303,9 @@ def open_corpus(tokenizer: Any, data: str | Path, *, fmt: str = "auto", field: s
             raise BabyLlamaError(f"{path / MANIFEST}: vocab_size {m['vocab_size']} differs from the tokenizer's "
                                  f"{tokenizer.vocab_size}")
         bos = m.get("bos_id", getattr(tokenizer, "bos_id", 1))
-        docs = _limit_docs(_split_at_bos(_shard_tokens(path, m, split), bos), max_tokens)
-        from babyllama.data.prepare import split_info
-
-        info = split_info(m, split, path)
+        docs = _limit_docs(_split_at_bos(stream.chunks(), bos), max_tokens)
         if max_tokens is None:
-            state.bytes_total = info["bytes"]
+            state.bytes_total = stream.info["bytes"]
             state.count_bytes = False
         elif tokenizer is not None:  # partial split: bytes of the decoded documents
             docs = _count_decoded(docs, tokenizer, state)
@@ -365,13 +340,10 @@ def evaluate(model: Any, tokenizer: Any, data: str | Path, *, mode: str = "strea
     document in document mode, in order."""
     if mode not in ("stream", "document"):
         raise BabyLlamaError(f"--mode {mode!r}: choose 'stream' or 'document'")
-    if tokenizer is not None and tokenizer.vocab_size != model.config.vocab_size:
-        raise BabyLlamaError(f"tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
-                             f"{model.config.vocab_size}; use the model's tokenizer")
     if max_tokens is not None and max_tokens < 1:
         raise BabyLlamaError(f"--max-tokens {max_tokens}: must be >= 1")
-    context = context or model.config.max_seq_len
-    stride = stride or max(1, context // 2)
+    context = model.config.max_seq_len if context is None else context
+    stride = max(1, context // 2) if stride is None else stride
     check_window(context, stride, model.config.max_seq_len)
     corpus, _ = open_corpus(tokenizer, data, fmt=fmt, field=field, split=split, max_tokens=max_tokens,
                             keep_blank_lines=keep_blank_lines)
@@ -422,62 +394,3 @@ def _progress(enabled: bool) -> Any:
     except ImportError:  # pragma: no cover
         return None
     return tqdm(unit="tok", unit_scale=True, desc="scoring", file=sys.stderr)
-
-
-# ---- CLI -----------------------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from babyllama.generate import add_threads_argument
-
-    parser.add_argument("model", help="model folder (config.json + model.safetensors + tokenizer.model)")
-    parser.add_argument("--data", required=True,
-                        help="text/JSONL/JSON/parquet file (optionally .gz/.xz) or a `babyllama prepare` folder")
-    parser.add_argument("--tokenizer", help="tokenizer to use instead of the model folder's (must match)")
-    parser.add_argument("--format", default="auto",
-                        choices=("auto", "lines", "delimited", "jsonl", "json", "parquet", "whole"),
-                        help="how to read a file (see `babyllama prepare --help`); 'whole' = the file is one "
-                             "document (tokenized in ~1 MB blocks ending at line ends)")
-    parser.add_argument("--field", default="text", help="JSONL/JSON/parquet field holding the text (default text)")
-    parser.add_argument("--keep-blank-lines", action="store_true", help="keep blank lines inside documents")
-    parser.add_argument("--split", default="val", help="split of a prepared folder (default val)")
-    parser.add_argument("--mode", choices=("stream", "document"), default="stream",
-                        help="stream: one token stream across documents; document: each document alone")
-    parser.add_argument("--context", type=int, help="window length (default: the model's max_seq_len)")
-    parser.add_argument("--stride", type=int, help="window step (default: context // 2)")
-    parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
-    parser.add_argument("--max-tokens", type=int,
-                        help="stop after the documents (for --format whole: ~1 MB blocks) holding this many tokens")
-    parser.add_argument("--out", help="write the result as JSON here")
-    parser.add_argument("--per-doc-out", help="document mode: write one JSON line per document here")
-    parser.add_argument("--device", default="cpu")
-    add_threads_argument(parser, auto_small=False)
-    parser.add_argument("--quiet", action="store_true")
-
-
-def run(args: argparse.Namespace) -> int:
-    from babyllama.generate import cli_threads
-    from babyllama.loading import load
-
-    if args.per_doc_out and args.mode != "document":
-        raise BabyLlamaError("--per-doc-out needs --mode document")
-    model, tok = load(args.model, args.tokenizer, args.device)
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(cli_threads(args, model, auto_small=False))
-        on_document = None
-        if args.per_doc_out:  # written to a temp file, renamed into place only if scoring succeeds
-            sink = stack.enter_context(open(stack.enter_context(atomic_path(args.per_doc_out)), "w",
-                                            encoding="utf-8"))
-
-            def on_document(i: int, nll: float, n: int) -> None:
-                sink.write(json.dumps({"document": i, "tokens": n, "nll": nll, "mean_nll": nll / n,
-                                       "perplexity": math.exp(nll / n)}) + "\n")
-
-        res = evaluate(model, tok, args.data, mode=args.mode, context=args.context, stride=args.stride,
-                       batch_size=args.batch_size, fmt=args.format, field=args.field, split=args.split,
-                       max_tokens=args.max_tokens, keep_blank_lines=args.keep_blank_lines,
-                       on_document=on_document, progress=not args.quiet)
-    print(res.summary())
-    if args.out:
-        d = res.to_dict()
-        d.update(model=str(args.model), data=str(args.data), split=args.split, format=args.format)
-        atomic_write_json(args.out, d)
-    return 0

@@ -106,19 +106,3 @@ def self_bleu(texts: Sequence[str | Tokens], max_n: int = 4) -> float:
         return float("nan")
     scores = [sentence_bleu(toks[i], toks[:i] + toks[i + 1:], max_n) for i in range(len(toks))]
     return sum(scores) / len(scores)
-
-
-def text_stats(texts: Sequence[str], rep_n: int = 4) -> dict[str, float]:
-    """All measures for a set of texts (lengths in words, means over texts)."""
-    toks = [words(t) for t in texts]
-    k = max(len(toks), 1)
-    return {
-        "texts": len(texts),
-        "words": sum(len(t) for t in toks) / k,
-        "distinct_1": distinct_n(toks, 1),
-        "distinct_2": distinct_n(toks, 2),
-        "distinct_3": distinct_n(toks, 3),
-        f"repeat_{rep_n}gram": sum(repeated_ngram_rate(t, rep_n) for t in toks) / k,
-        "type_token_ratio": sum(type_token_ratio(t) for t in toks) / k,
-        "self_bleu": self_bleu(toks),
-    }

@@ -1,6 +1,6 @@
 """Read and write other projects' checkpoints: llama2.c, Hugging Face transformers, GGUF.
 
-    from babyllama.interop.detect import read_any, inspect
+    from babyllama.interop.detect import read_any
     model, tokenizer, info = read_any("stories260K.bin")   # format found from the file's content
 
 Callers outside interop use `babyllama.loading.load`, which adds the device and the checks.
@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from babyllama.model import Llama, LlamaConfig
+from babyllama.model import Llama, LlamaConfig, unwrap_model
 from babyllama.utils.io import BabyLlamaError
 
 
@@ -77,15 +77,9 @@ def build_model(cfg: LlamaConfig, state: dict[str, torch.Tensor], where: str | o
     return model.eval()
 
 
-def unwrap(model: torch.nn.Module) -> Llama:
-    """The Llama inside DDP / torch.compile wrappers."""
-    model = getattr(model, "module", model)
-    return getattr(model, "_orig_mod", model)
-
-
 def our_state(model: Llama) -> dict[str, torch.Tensor]:
     """float32 CPU tensors with our names; output.weight present only when untied."""
-    model = unwrap(model)
+    model = unwrap_model(model)
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
     if model.config.tie_embeddings:
         state.pop("output.weight", None)
@@ -100,7 +94,7 @@ def file_size_error(path: Path, what: str, expected: int, actual: int) -> BabyLl
 
 def describe(model: Llama, tokenizer: Any | None) -> dict[str, Any]:
     """Config, parameter count and tokenizer summary for `inspect`."""
-    cfg = unwrap(model).config
+    cfg = unwrap_model(model).config
     info: dict[str, Any] = {"config": cfg.to_dict(), "num_params": cfg.num_params()}
     if tokenizer is not None:
         info["tokenizer"] = {"kind": type(tokenizer).__name__, "vocab_size": tokenizer.vocab_size,

@@ -16,7 +16,6 @@ from typing import Any
 
 import torch
 
-from babyllama.interop import describe
 from babyllama.utils.io import BabyLlamaError
 
 FORMATS = ("babyllama", "hf", "gguf", "llama2c-v0", "llama2c-v1", "llama2c-v2", "llama2c-pt")
@@ -124,11 +123,3 @@ def read_any(path: str | os.PathLike, with_tokenizer: bool = True) -> tuple[torc
         model, info = read_bin(path)
     info.setdefault("notes", [])
     return model, tok, info
-
-
-def inspect(path: str | os.PathLike, tokenizer: Any = None) -> dict[str, Any]:
-    """What `path` holds: format, description, dtype, config, num_params, tokenizer, notes."""
-    from babyllama.loading import load
-
-    loaded = load(path, tokenizer=tokenizer, require_tokenizer=False)
-    return {**loaded.info, **describe(loaded.model, loaded.tokenizer)}

@@ -11,7 +11,7 @@ ffn_down (w2), ffn_up (w3)}, output_norm, output (absent when tied).
 
 Tokenizer: `tokenizer.ggml.model` "llama" (SentencePiece) becomes a babyllama Tokenizer rebuilt from the
 tokens, scores and token types; "gpt2" (byte-level BPE, e.g. SmolLM2) becomes a `tokenizers` BPE with the
-file's merges, wrapped in TokenizersAdapter; the pre-tokenizer follows `tokenizer.ggml.pre` ("smollm":
+file's merges, as a BPETokenizer; the pre-tokenizer follows `tokenizer.ggml.pre` ("smollm":
 single digits + GPT-2 regex, "llama-bpe"/"llama3": Llama-3 regex, else the GPT-2 regex).
 """
 from __future__ import annotations
@@ -23,10 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from babyllama.interop import build_model, file_size_error, make_config, our_state, unwrap
-from babyllama.interop.hf import TokenizersAdapter, require
-from babyllama.model import Llama
+from babyllama.interop import build_model, file_size_error, make_config, our_state
+from babyllama.model import Llama, unwrap_model
+from babyllama.tokenizers import BPETokenizer, Tokenizer, check_vocab
+from babyllama.tokenizers.sentencepiece import llama_sentencepiece_proto
 from babyllama.utils.io import BabyLlamaError, atomic_path
+from babyllama.utils.optional import require
 
 MAGIC = b"GGUF"
 KINDS = {"f32": "F32", "f16": "F16", "q8_0": "Q8_0"}
@@ -73,10 +75,9 @@ def export_gguf(model: Llama, path: str | os.PathLike, tokenizer: Any | None = N
     if kind not in KINDS:
         raise BabyLlamaError(f"unknown GGUF type {kind!r}; use one of {sorted(KINDS)}")
     path = Path(path)
-    cfg = unwrap(model).config
-    if tokenizer is not None and tokenizer.vocab_size != cfg.vocab_size:
-        raise BabyLlamaError(f"tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
-                             f"{cfg.vocab_size}; pass the tokenizer the model was trained with")
+    cfg = unwrap_model(model).config
+    if tokenizer is not None:
+        check_vocab(tokenizer, cfg.vocab_size, path)
     Q = gguf.GGMLQuantizationType
     types: dict[str, str] = {}
     with atomic_path(path) as tmp:
@@ -117,7 +118,7 @@ def export_gguf(model: Llama, path: str | os.PathLike, tokenizer: Any | None = N
 
 
 def _add_tokenizer(w: Any, tokenizer: Any) -> None:
-    if isinstance(tokenizer, TokenizersAdapter):
+    if isinstance(tokenizer, BPETokenizer):
         _add_bpe_tokenizer(w, tokenizer)
         return
     proto = tokenizer.model_proto()
@@ -137,7 +138,7 @@ def _add_tokenizer(w: Any, tokenizer: Any) -> None:
     w.add_add_space_prefix(bool(proto.normalizer_spec.add_dummy_prefix))
 
 
-def _add_bpe_tokenizer(w: Any, tokenizer: TokenizersAdapter) -> None:
+def _add_bpe_tokenizer(w: Any, tokenizer: BPETokenizer) -> None:
     """A byte-level BPE as llama.cpp's "gpt2" tokenizer: tokens, merges, token types, pre-tokenizer name."""
     import json
 
@@ -183,6 +184,27 @@ def _value(field: Any) -> Any:
     return v
 
 
+class _PastEnd(Exception):
+    """The GGUF reader wanted bytes beyond the end of the file."""
+
+    def __init__(self, need: int, size: int) -> None:
+        super().__init__(need, size)
+        self.need, self.size = need, size
+
+
+def _bounded_reader(gguf: Any) -> type:
+    """GGUFReader whose every read (header, metadata, tensor data) is checked against the file size."""
+
+    class BoundedReader(gguf.GGUFReader):
+        def _get(self, offset: int, dtype: Any, count: int = 1, override_order: Any = None) -> Any:
+            need = int(offset) + np.dtype(dtype).itemsize * int(count)
+            if need > len(self.data):
+                raise _PastEnd(need, len(self.data))
+            return super()._get(offset, dtype, count, override_order)
+
+    return BoundedReader
+
+
 def _reader(path: Path) -> Any:
     gguf = require("gguf", "to read GGUF files")
     with open(path, "rb") as f:
@@ -190,7 +212,9 @@ def _reader(path: Path) -> Any:
     if head != MAGIC:
         raise BabyLlamaError(f"{path}: not a GGUF file (first bytes {head!r}, expected {MAGIC!r})")
     try:
-        return gguf.GGUFReader(str(path))
+        return _bounded_reader(gguf)(str(path))
+    except _PastEnd as e:
+        raise file_size_error(path, "GGUF file", e.need, e.size) from None
     except ValueError as e:
         msg = str(e)
         if "GGMLQuantizationType" in msg:
@@ -231,10 +255,6 @@ def read_gguf(path: str | os.PathLike, with_tokenizer: bool = True) -> tuple[Lla
     """Load a GGUF Llama (weights dequantized to float32). Returns (model, tokenizer or None, info)."""
     path = Path(path)
     r, meta = read_metadata(path)
-    size = path.stat().st_size
-    end = max((t.data_offset + t.n_bytes for t in r.tensors), default=0)
-    if end > size:
-        raise file_size_error(path, "GGUF file", end, size)
     arch = meta.get("general.architecture")
     if arch != "llama":
         raise BabyLlamaError(f"{path}: GGUF architecture is {arch!r}; babyllama imports 'llama' models only")
@@ -312,32 +332,18 @@ def read_gguf_tokenizer(r: Any, meta: dict[str, Any], path: Path, notes: list[st
 
 
 def _sentencepiece(tokens: list[str], scores: list[float], types: list[int], meta: dict[str, Any],
-                   path: Path) -> Any:
-    from sentencepiece import sentencepiece_model_pb2 as sp_pb2
-
-    from babyllama.tokenizer import Tokenizer
-
-    m = sp_pb2.ModelProto()
-    for piece, score, kind in zip(tokens, scores, types):
-        m.pieces.add(piece=piece, score=float(score), type=int(kind) if 1 <= int(kind) <= 6 else 1)
-    t = m.trainer_spec
-    t.model_type = sp_pb2.TrainerSpec.BPE
-    t.vocab_size = len(tokens)
-    t.byte_fallback = any(int(k) == 6 for k in types)
-    t.unk_id = int(meta.get("tokenizer.ggml.unknown_token_id", 0))
-    t.bos_id = int(meta.get("tokenizer.ggml.bos_token_id", -1))
-    t.eos_id = int(meta.get("tokenizer.ggml.eos_token_id", -1))
-    t.pad_id = -1
-    n = m.normalizer_spec
-    n.name = "identity"
-    n.add_dummy_prefix = bool(meta.get("tokenizer.ggml.add_space_prefix", True))
-    n.remove_extra_whitespaces = False
-    n.escape_whitespaces = True
-    return Tokenizer(m.SerializeToString(), source=f"{path} (GGUF vocabulary)")
+                   path: Path) -> Tokenizer:
+    pieces = [(piece, score, int(kind) if 1 <= int(kind) <= 6 else 1)  # SentencePiece's types are 1..6
+              for piece, score, kind in zip(tokens, scores, types)]
+    proto = llama_sentencepiece_proto(pieces, unk_id=int(meta.get("tokenizer.ggml.unknown_token_id", 0)),
+                                      bos_id=int(meta.get("tokenizer.ggml.bos_token_id", -1)),
+                                      eos_id=int(meta.get("tokenizer.ggml.eos_token_id", -1)),
+                                      add_dummy_prefix=bool(meta.get("tokenizer.ggml.add_space_prefix", True)))
+    return Tokenizer(proto.SerializeToString(), source=f"{path} (GGUF vocabulary)")
 
 
 def _byte_level_bpe(tokens: list[str], merges: list[str], types: list[int], meta: dict[str, Any], path: Path,
-                    notes: list[str]) -> TokenizersAdapter:
+                    notes: list[str]) -> BPETokenizer:
     tk_mod = require("tokenizers", "to use a GGUF byte-level BPE tokenizer")
     from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers
 
@@ -363,7 +369,7 @@ def _byte_level_bpe(tokens: list[str], merges: list[str], types: list[int], meta
     user = [AddedToken(tok, special=False, normalized=False) for tok, k in zip(tokens, types) if int(k) == 4]
     if user:
         tk.add_tokens(user)
-    return TokenizersAdapter(tk, meta.get("tokenizer.ggml.bos_token_id"), meta.get("tokenizer.ggml.eos_token_id"),
+    return BPETokenizer(tk, meta.get("tokenizer.ggml.bos_token_id"), meta.get("tokenizer.ggml.eos_token_id"),
                              meta.get("tokenizer.ggml.padding_token_id"),
                              add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", True)),
                              source=f"{path} (GGUF byte-level BPE, pre={pre})", pre=pre)

@@ -20,9 +20,11 @@ from typing import Any
 
 import torch
 
-from babyllama.interop import build_model, make_config, our_state, unwrap
-from babyllama.model import Llama, LlamaConfig
+from babyllama.interop import build_model, make_config, our_state
+from babyllama.model import Llama, LlamaConfig, unwrap_model
+from babyllama.tokenizers import BPETokenizer, Tokenizer, check_vocab
 from babyllama.utils.io import BabyLlamaError, atomic_dir, atomic_write_json, read_json
+from babyllama.utils.optional import require
 
 _SPACE = "\u2581"
 
@@ -55,7 +57,7 @@ def hf_to_meta(w: torch.Tensor, n_heads: int) -> torch.Tensor:
 
 
 def to_hf_state(model: Llama) -> dict[str, torch.Tensor]:
-    cfg = unwrap(model).config
+    cfg = unwrap_model(model).config
     out = {}
     for k, v in our_state(model).items():
         if k.startswith("layers."):
@@ -116,10 +118,9 @@ def export_hf(model: Llama, out_dir: str | os.PathLike, tokenizer: Any | None = 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise BabyLlamaError(f"{out_dir}: exists and is not a folder")
-    cfg = unwrap(model).config
-    if tokenizer is not None and tokenizer.vocab_size != cfg.vocab_size:
-        raise BabyLlamaError(f"tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
-                             f"{cfg.vocab_size}; pass the tokenizer the model was trained with")
+    cfg = unwrap_model(model).config
+    if tokenizer is not None:
+        check_vocab(tokenizer, cfg.vocab_size, out_dir)
     with atomic_dir(out_dir) as tmp:
         state = {k: v.to(_DTYPES[dtype]) for k, v in to_hf_state(model).items()}
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
@@ -136,9 +137,9 @@ def export_hf(model: Llama, out_dir: str | os.PathLike, tokenizer: Any | None = 
 # ---- tokenizer files ----------------------------------------------------------------------------------
 def write_tokenizer_files(tokenizer: Any, out_dir: Path, max_len: int) -> None:
     """tokenizer.model + tokenizer.json (Llama-2 style pipeline) + tokenizer_config.json + special_tokens_map.
-    A TokenizersAdapter (e.g. a GGUF byte-level BPE) is written as its own tokenizer.json."""
-    if isinstance(tokenizer, TokenizersAdapter):
-        _write_adapter_files(tokenizer, out_dir, max_len)
+    A BPETokenizer (e.g. a GGUF byte-level BPE) is written as its own tokenizer.json."""
+    if isinstance(tokenizer, BPETokenizer):
+        _write_bpe_files(tokenizer, out_dir, max_len)
         return
     proto = tokenizer.model_proto()
     tokenizer.save(out_dir / "tokenizer.model")
@@ -155,7 +156,7 @@ def write_tokenizer_files(tokenizer: Any, out_dir: Path, max_len: int) -> None:
     atomic_write_json(out_dir / "special_tokens_map.json", {k: v for k, v in special.items() if v})
 
 
-def _write_adapter_files(tokenizer: "TokenizersAdapter", out_dir: Path, max_len: int) -> None:
+def _write_bpe_files(tokenizer: BPETokenizer, out_dir: Path, max_len: int) -> None:
     tokenizers = require("tokenizers", "to write tokenizer.json")
     tk = tokenizers.Tokenizer.from_str(tokenizer.tk.to_str())
     piece = {name: tk.id_to_token(i) if i >= 0 else None for name, i in
@@ -223,87 +224,6 @@ def tokenizer_json(proto: Any, bos_id: int) -> dict[str, Any]:
             "post_processor": post, "decoder": {"type": "Sequence", "decoders": decoders}, "model": model}
 
 
-class TokenizersAdapter:
-    """A `tokenizers.Tokenizer` (HF tokenizer.json, or a GGUF byte-level BPE vocabulary) with the
-    encode/decode interface of babyllama.tokenizer.Tokenizer. Saved as tokenizer.json, not .model."""
-
-    def __init__(self, tk: Any, bos_id: int | None, eos_id: int | None, pad_id: int | None = None,
-                 add_bos: bool = True, source: str | None = None, pre: str = "default") -> None:
-        self.tk, self.source, self.pre = tk, source, pre  # pre: llama.cpp pre-tokenizer name, for GGUF export
-        self.bos_id = -1 if bos_id is None else int(bos_id)
-        self.eos_id = -1 if eos_id is None else int(eos_id)
-        self.pad_id = self.eos_id if pad_id is None else int(pad_id)
-        self.add_bos = add_bos
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike, bos_id: int | None = None, eos_id: int | None = None,
-                  add_bos: bool = True) -> "TokenizersAdapter":
-        tokenizers = require("tokenizers", "to read tokenizer.json")
-        try:
-            tk = tokenizers.Tokenizer.from_file(str(path))
-        except Exception as e:  # tokenizers raises plain Exception subclasses
-            raise BabyLlamaError(f"{path}: cannot read tokenizer.json ({str(e)[:160]})") from None
-        tk.no_padding()
-        tk.no_truncation()
-        return cls(tk, bos_id, eos_id, add_bos=add_bos, source=str(path))
-
-    @property
-    def vocab_size(self) -> int:
-        return self.tk.get_vocab_size(with_added_tokens=True)
-
-    @property
-    def unk_id(self) -> int:
-        return -1
-
-    @property
-    def hash(self) -> str:
-        """sha256 of the tokenizer.json text."""
-        import hashlib
-
-        return hashlib.sha256(self.tk.to_str().encode("utf-8")).hexdigest()
-
-    def piece_to_id(self, piece: str) -> int:
-        i = self.tk.token_to_id(piece)
-        return -1 if i is None else i
-
-    def __repr__(self) -> str:
-        return f"TokenizersAdapter(vocab_size={self.vocab_size}, source={self.source!r})"
-
-    def encode(self, text: str, bos: bool = True, eos: bool = False) -> list[int]:
-        ids = list(self.tk.encode(text, add_special_tokens=False).ids)
-        if bos and self.add_bos and self.bos_id >= 0:
-            ids = [self.bos_id] + ids
-        if eos and self.eos_id >= 0:
-            ids = ids + [self.eos_id]
-        return ids
-
-    def encode_batch(self, texts: list[str], bos: bool = True, eos: bool = False) -> list[list[int]]:
-        return [self.encode(t, bos, eos) for t in texts]
-
-    def decode(self, ids: Any) -> str:
-        return self.tk.decode([int(i) for i in ids], skip_special_tokens=True)
-
-    def id_to_piece(self, id: int) -> str:
-        return self.tk.id_to_token(int(id))
-
-    def save(self, path: str | os.PathLike) -> None:
-        from babyllama.utils.io import atomic_write_text
-
-        atomic_write_text(path, self.tk.to_str())
-
-
-def require(module: str, why: str) -> Any:
-    """Import an optional dependency or explain how to get it."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        extra = {"transformers": "hf", "tokenizers": "hf", "gguf": "gguf"}.get(module, "hf")
-        raise BabyLlamaError(f"the optional package {module!r} is needed {why}; install it with "
-                             f"`pip install 'babyllama[{extra}]'` (or `pip install {module}`)") from None
-
-
 # ---- import ---------------------------------------------------------------------------------------------
 def _read_weights(folder: Path) -> tuple[dict[str, torch.Tensor], str]:
     from safetensors import SafetensorError
@@ -343,10 +263,21 @@ def _read_weights(folder: Path) -> tuple[dict[str, torch.Tensor], str]:
     raise BabyLlamaError(f"{folder}: no model.safetensors, pytorch_model.bin or shard index found")
 
 
-def _config_from_hf(meta: dict[str, Any], where: Path) -> tuple[LlamaConfig, list[str]]:
+def _number(meta: dict[str, Any], key: str, kind: type, where: Path, default: Any = None) -> Any:
+    """meta[key] as an int or float; a missing required key or a value of another type names the key."""
+    value = meta.get(key)
+    if value is None:
+        if default is None:
+            raise BabyLlamaError(f"{where}: config lacks {key!r}")
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+        raise BabyLlamaError(f"{where}: {key} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+    return kind(value)
+
+
+def _config_from_hf(meta: dict[str, Any], where: Path) -> LlamaConfig:
     if meta.get("model_type") != "llama":
         raise BabyLlamaError(f"{where}: model_type is {meta.get('model_type')!r}; only 'llama' models can be imported")
-    notes = []
     for key, ok in (("hidden_act", ("silu", None)), ("attention_bias", (False, None)), ("mlp_bias", (False, None))):
         if meta.get(key) not in ok:
             raise BabyLlamaError(f"{where}: {key}={meta.get(key)!r} is not supported (babyllama has {ok[0]!r})")
@@ -354,22 +285,22 @@ def _config_from_hf(meta: dict[str, Any], where: Path) -> tuple[LlamaConfig, lis
     rope_type = rope.get("rope_type", rope.get("type", "default")) if isinstance(rope, dict) else "default"
     if rope_type not in ("default", None):
         raise BabyLlamaError(f"{where}: rope scaling {rope_type!r} is not supported; only plain RoPE")
-    theta = meta.get("rope_theta") or (rope.get("rope_theta") if isinstance(rope, dict) else None) or 10000.0
-    try:
-        dim, n_heads = int(meta["hidden_size"]), int(meta["num_attention_heads"])
-        fields = dict(dim=dim, n_layers=int(meta["num_hidden_layers"]), n_heads=n_heads,
-                      n_kv_heads=int(meta.get("num_key_value_heads") or n_heads),
-                      vocab_size=int(meta["vocab_size"]), hidden_dim=int(meta["intermediate_size"]),
-                      norm_eps=float(meta.get("rms_norm_eps", 1e-6)),
-                      max_seq_len=int(meta.get("max_position_embeddings", 2048)),
-                      tie_embeddings=bool(meta.get("tie_word_embeddings", False)), rope_theta=float(theta))
-    except KeyError as e:
-        raise BabyLlamaError(f"{where}: config lacks {e.args[0]!r}") from None
+    if not meta.get("rope_theta") and isinstance(rope, dict) and rope.get("rope_theta"):
+        meta = {**meta, "rope_theta": rope["rope_theta"]}
+    dim, n_heads = _number(meta, "hidden_size", int, where), _number(meta, "num_attention_heads", int, where)
+    fields = dict(dim=dim, n_layers=_number(meta, "num_hidden_layers", int, where), n_heads=n_heads,
+                  n_kv_heads=_number(meta, "num_key_value_heads", int, where, n_heads),
+                  vocab_size=_number(meta, "vocab_size", int, where),
+                  hidden_dim=_number(meta, "intermediate_size", int, where),
+                  norm_eps=_number(meta, "rms_norm_eps", float, where, 1e-6),
+                  max_seq_len=_number(meta, "max_position_embeddings", int, where, 2048),
+                  tie_embeddings=bool(meta.get("tie_word_embeddings", False)),
+                  rope_theta=_number(meta, "rope_theta", float, where, 10000.0) or 10000.0)
     head_dim = meta.get("head_dim")
-    if head_dim is not None and int(head_dim) != dim // n_heads:
+    if head_dim is not None and head_dim != dim // n_heads:
         raise BabyLlamaError(f"{where}: head_dim {head_dim} != hidden_size/num_attention_heads "
                              f"({dim // n_heads}); babyllama needs head_dim = dim / n_heads")
-    return make_config(where, **fields), notes
+    return make_config(where, **fields)
 
 
 def read_hf(folder: str | os.PathLike, with_tokenizer: bool = True) -> tuple[Llama, Any, dict[str, Any]]:
@@ -378,7 +309,7 @@ def read_hf(folder: str | os.PathLike, with_tokenizer: bool = True) -> tuple[Lla
     meta = read_json(folder / "config.json")
     if not isinstance(meta, dict):
         raise BabyLlamaError(f"{folder / 'config.json'}: not a JSON object")
-    cfg, notes = _config_from_hf(meta, folder / "config.json")
+    cfg = _config_from_hf(meta, folder / "config.json")
     hf, source = _read_weights(folder)
     dtypes = sorted({str(v.dtype).replace("torch.", "") for v in hf.values()})
     state: dict[str, torch.Tensor] = {}
@@ -410,22 +341,18 @@ def read_hf(folder: str | os.PathLike, with_tokenizer: bool = True) -> tuple[Lla
         raise BabyLlamaError(f"{folder}: tie_word_embeddings is false but there is no lm_head.weight")
     model = build_model(cfg, state, folder)
     tokenizer = read_hf_tokenizer(folder, meta) if with_tokenizer else None
-    if tokenizer is not None and tokenizer.vocab_size != cfg.vocab_size:
-        notes.append(f"tokenizer has {tokenizer.vocab_size} tokens, model vocab_size is {cfg.vocab_size}")
     info = {"format": "hf", "path": str(folder), "dtype": "/".join(dtypes),
-            "description": f"Hugging Face transformers Llama folder ({source})", "notes": notes}
+            "description": f"Hugging Face transformers Llama folder ({source})", "notes": []}
     return model, tokenizer, info
 
 
 def read_hf_tokenizer(folder: Path, meta: dict[str, Any]) -> Any | None:
-    """tokenizer.model (SentencePiece) as our Tokenizer, else tokenizer.json through `tokenizers`."""
+    """tokenizer.model (SentencePiece) as a Tokenizer, else tokenizer.json as a BPETokenizer."""
     if (folder / "tokenizer.model").is_file():
-        from babyllama.tokenizer import Tokenizer
-
         return Tokenizer.load(folder / "tokenizer.model")
     if (folder / "tokenizer.json").is_file():
         tcfg = read_json(folder / "tokenizer_config.json") if (folder / "tokenizer_config.json").is_file() else {}
-        return TokenizersAdapter.from_file(folder / "tokenizer.json", bos_id=meta.get("bos_token_id"),
+        return BPETokenizer.from_file(folder / "tokenizer.json", bos_id=meta.get("bos_token_id"),
                                            eos_id=_first(meta.get("eos_token_id")),
                                            add_bos=bool(tcfg.get("add_bos_token", True)))
     return None

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from babyllama.interop import build_model, file_size_error, make_config, our_state, unwrap
-from babyllama.model import Llama, LlamaConfig
+from babyllama.interop import build_model, file_size_error, make_config, our_state
+from babyllama.model import Llama, LlamaConfig, unwrap_model
 from babyllama.utils.io import BabyLlamaError, atomic_path
 
 MAGIC = 0x616B3432
@@ -211,7 +211,7 @@ def write_bin(model: Llama, path: str | os.PathLike, version: int = 0) -> Path:
     if version not in (0, 1):
         raise BabyLlamaError(f"llama2.c export version {version} is not supported; use 0 (legacy) or 1")
     path = Path(path)
-    m = unwrap(model)
+    m = unwrap_model(model)
     cfg = m.config
     if cfg.rope_theta != 10000.0 or cfg.norm_eps != 1e-5:
         raise BabyLlamaError(f"{path}: llama2.c hard-codes rope_theta 10000 and norm_eps 1e-5; this model has "
@@ -296,11 +296,3 @@ def read_pt(path: str | os.PathLike) -> tuple[Llama, dict[str, Any]]:
             "description": "llama2.c train.py PyTorch checkpoint (model_args + model state dict)"
                            + (f", trained {ckpt['iter_num']} iterations" if "iter_num" in ckpt else "")}
     return model, info
-
-
-def export_tokenizer(tokenizer: Any, path: str | os.PathLike) -> Path:
-    """Write the tokenizer as llama2.c's tokenizer.bin (via babyllama.tokenizer.export_llama2c_bin)."""
-    from babyllama.tokenizer import export_llama2c_bin
-
-    export_llama2c_bin(tokenizer, path)
-    return Path(path)

@@ -4,22 +4,32 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from babyllama.utils.io import atomic_path
 
 
-def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """The JSON records of a metrics.jsonl file; a torn or malformed line is skipped."""
+def read_metrics(path: str | os.PathLike, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """The records of a metrics.jsonl file. A line that is not UTF-8 or not a JSON record with a
+    "step" (a torn last line after a crash, a damaged byte) is skipped, and named to `warn` if given."""
     out = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
+    with open(path, "rb") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
                 continue
-            if isinstance(rec, dict) and "step" in rec:
-                out.append(rec)
+            try:
+                rec = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                why = "not valid UTF-8"
+            except json.JSONDecodeError:
+                why = "not valid JSON"
+            else:
+                if isinstance(rec, dict) and "step" in rec:
+                    out.append(rec)
+                    continue
+                why = "not a metrics record"
+            if warn is not None:
+                warn(f"warning: {path}:{n}: {why}; line skipped")
     return out
 
 

@@ -1,148 +1,13 @@
-"""Built-in corpus: a procedural generator of simple children's stories.
+"""The story generator's lexicon: names, word lists, template slots and the sentence tables of each plot.
 
-The stories are plain TinyStories-like English (past tense, small words, a problem and a
-resolution, some dialogue), built from hand-written word lists and sentence variants, so the
-quickstart can train a model with no network. Story i of `generate_stories(n, seed)` depends
-only on (seed, i), so any slice of a corpus can be rebuilt on its own.
+Data only (no story logic). `RANDOM` maps a template slot such as "{happy}" to its choices.
 """
 from __future__ import annotations
 
-import argparse
-import random
-import re
-import sys
-import time
-from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from babyllama.data.stories.grammar import plural
+from babyllama.data.stories.grammar import words as _w
 
-from babyllama.utils.io import BabyLlamaError, atomic_path
-
-MIN_WORDS = 80
-MAX_WORDS = 300
-DELIMITER = "<|endoftext|>"
-T = TypeVar("T")
-
-
-def _w(text: str) -> tuple[str, ...]:
-    """Split a comma-separated word list (entries may hold spaces)."""
-    return tuple(x.strip() for x in text.split(",") if x.strip())
-
-
-# ----------------------------------------------------------------------------- grammar helpers
-
-_A_BEFORE_VOWEL = ("uni", "use", "usu", "uke", "uku", "one", "once", "eu", "ewe")
-_AN_BEFORE_H = ("hour", "honest", "honor", "heir")
-
-
-def article(phrase: str) -> str:
-    """'a' or 'an' for the first word of `phrase` (by sound, with the usual exceptions)."""
-    w = phrase.lstrip().lower()
-    if w.startswith(_AN_BEFORE_H):
-        return "an"
-    if w.startswith(_A_BEFORE_VOWEL):
-        return "a"
-    return "an" if w[:1] in "aeiou" else "a"
-
-
-def with_article(phrase: str) -> str:
-    return f"{article(phrase)} {phrase}"
-
-
-_IRREGULAR_PAST = dict(
-    x.split(":")
-    for x in _w(
-        "be:was, bite:bit, blow:blew, break:broke, bring:brought, build:built, buy:bought,"
-        "catch:caught, come:came, dig:dug, do:did, draw:drew, drink:drank, eat:ate, fall:fell,"
-        "feed:fed, find:found, fly:flew, get:got, give:gave, go:went, grow:grew, hang:hung,"
-        "have:had, hear:heard, hide:hid, hold:held, keep:kept, know:knew, leave:left, lose:lost,"
-        "make:made, meet:met, put:put, read:read, ride:rode, ring:rang, run:ran, say:said, see:saw,"
-        "sing:sang, sit:sat, sleep:slept, slide:slid, spin:spun, stick:stuck, sweep:swept,"
-        "swim:swam, swing:swung, string:strung, take:took, teach:taught, tell:told, think:thought, throw:threw,"
-        "wake:woke, wear:wore, win:won, write:wrote, shake:shook, sink:sank, light:lit, cut:cut,"
-        "hit:hit, let:let, feel:felt, sell:sold, stand:stood, understand:understood, bake:baked"
-    )
-)
-# Short verbs that double their last consonant before -ed / -ing.
-_DOUBLE = set(
-    _w(
-        "hop, skip, stop, clap, drop, hug, jog, nap, pat, plan, shop, step, tap, trip, wag, chop,"
-        "grab, hum, mop, pop, rub, scrub, spot, tip, zip, dip, drum, flip, pet, plug, rip, sip,"
-        "slip, snap, trot, tug, wrap, run, swim, sit, dig, get, put, cut, spin, win, begin, hit,"
-        "let, shut, bat, knit, pin, stir, skid, swap"
-    )
-)
-
-
-def _ing(verb: str) -> str:
-    if verb in _DOUBLE:
-        return verb + verb[-1] + "ing"
-    if verb.endswith("ie"):
-        return verb[:-2] + "ying"
-    if verb.endswith("e") and not verb.endswith(("ee", "ye", "oe")) and verb != "be":
-        return verb[:-1] + "ing"
-    return verb + "ing"
-
-
-def _past(verb: str) -> str:
-    if verb in _IRREGULAR_PAST:
-        return _IRREGULAR_PAST[verb]
-    if verb in _DOUBLE:
-        return verb + verb[-1] + "ed"
-    if verb.endswith("e"):
-        return verb + "d"
-    if verb.endswith("y") and verb[-2:-1] not in tuple("aeiou"):
-        return verb[:-1] + "ied"
-    return verb + "ed"
-
-
-def past_tense(phrase: str) -> str:
-    """Past tense of a verb phrase: 'build a fort' -> 'built a fort'."""
-    head, _, rest = phrase.partition(" ")
-    return f"{_past(head)} {rest}".rstrip()
-
-
-def ing_form(phrase: str) -> str:
-    """Present participle of a verb phrase: 'swim in the lake' -> 'swimming in the lake'."""
-    head, _, rest = phrase.partition(" ")
-    return f"{_ing(head)} {rest}".rstrip()
-
-
-_IRREGULAR_PLURAL = dict(
-    x.split(":")
-    for x in _w(
-        "mouse:mice, sheep:sheep, goose:geese, fish:fish, deer:deer, moose:moose, wolf:wolves,"
-        "starfish:starfish, child:children, leaf:leaves, calf:calves, shelf:shelves, loaf:loaves,"
-        "jellyfish:jellyfish, shrimp:shrimp, person:people"
-    )
-)
-
-
-def plural(noun: str) -> str:
-    """Plural of a noun or of the last word of a noun phrase."""
-    head, _, last = noun.rpartition(" ")
-    pre = head + " " if head else ""
-    if last in _IRREGULAR_PLURAL:
-        return pre + _IRREGULAR_PLURAL[last]
-    if last.endswith("y") and last[-2:-1] not in tuple("aeiou"):
-        return pre + last[:-1] + "ies"
-    if last.endswith(("s", "x", "z", "ch", "sh")):
-        return pre + last + "es"
-    return pre + last + "s"
-
-
-_CAP_RE = re.compile(r'(^"?|[.!?] "?|\s")([a-z])')
-
-
-def capitalize_sentences(text: str) -> str:
-    """Upper-case the first letter of the text, of each sentence, and of each opened quote."""
-    return _CAP_RE.sub(lambda m: m.group(1) + m.group(2).upper(), text)
-
-
-def count_words(text: str) -> int:
-    return len(text.split())
-
-
-# ----------------------------------------------------------------------------- word lists
+# ---------------------------------------------------------------------------- names and word lists
 
 GIRL_NAMES = _w(
     "Lily, Mia, Emma, Sue, Anna, Lucy, Zoe, Amy, Ella, Sara, Kate, Jane, Rose, Ruby, Ivy, Grace,"
@@ -157,6 +22,7 @@ GIRL_NAMES = _w(
     "Flora, Gemma, Hattie, Ida, Jade, Keira, Lara, Maria, Noor, Opal, Pia, Rhea, Suki, Talia, Uma,"
     "Wren, Zuri, Imani, Nia, Ines, Lina, Marta, Hana, Ayla, Elif, Mira, Anika, Dalia, Greer"
 )
+
 BOY_NAMES = _w(
     "Tom, Ben, Max, Sam, Tim, Jack, Leo, Finn, Jake, Luke, Noah, Liam, Owen, Adam, Alex, Bob, Bill,"
     "Dan, Eli, Evan, Felix, Gus, Hugo, Ian, Jay, Joe, Kai, Levi, Mark, Ned, Oscar, Paul, Pete, Ray,"
@@ -170,6 +36,7 @@ BOY_NAMES = _w(
     "Elliot, Fred, Glen, Hank, Iggy, Joel, Kurt, Lenny, Moe, Neil, Otis, Phil, Quentin, Reggie,"
     "Simon, Todd, Wade, Timmy, Bobby, Johnny, Matteo, Tariq, Idris, Malik, Jin, Tao, Arun, Sunil"
 )
+
 PET_NAMES = _w(
     "Pip, Spot, Fluffy, Bubbles, Patch, Sunny, Coco, Biscuit, Pepper, Ziggy, Nibbles, Button,"
     "Whiskers, Snowy, Dot, Bingo, Scout, Pickles, Peanut, Muffin, Cookie, Honey, Ginger, Sparky,"
@@ -180,13 +47,16 @@ PET_NAMES = _w(
     "Fidget, Tinker, Jingles, Poppet, Scamper, Scruffy, Speckles, Sunbeam, Tumble, Dash, Boo,"
     "Pogo, Ruffles, Smudge, Taffy, Tango, Zuzu, Fizz, Lolly, Misty"
 )
+
 # name -> pronoun for grown-ups: ("mom", "Mom", "she") = kind, how the child calls them, pronoun.
 GROWNUPS = (
     ("mom", "Mom", "she"), ("dad", "Dad", "he"), ("mom", "Mommy", "she"), ("dad", "Daddy", "he"),
     ("grandma", "Grandma", "she"), ("grandpa", "Grandpa", "he"), ("nana", "Nana", "she"),
     ("papa", "Papa", "he"), ("mother", "Mother", "she"), ("father", "Father", "he"),
 )
+
 AUNT_NAMES = _w("May, June, Rose, Bea, Sue, Lou, Kim, Pat, Jo, Edna, Greta, Nell, Ruth, Wanda")
+
 UNCLE_NAMES = _w("Bob, Joe, Ned, Sam, Fred, Hank, Lou, Ray, Will, Otto, Amos, Cy, Gus, Walt")
 
 LAND_ANIMALS = _w(
@@ -196,25 +66,32 @@ LAND_ANIMALS = _w(
     "dinosaur, dragon, unicorn, kangaroo, chipmunk, sloth, lizard, frog, toad, bear cub, lion cub,"
     "tiger cub, fawn, foal, kid goat, polar bear, porcupine, armadillo, alligator, ant"
 )
+
 BIRDS = _w(
     "duck, duckling, chick, hen, owl, robin, sparrow, parrot, goose, penguin, swan, bluebird, crow,"
     "eagle, owlet, puffin, hummingbird, pigeon, ostrich, flamingo, woodpecker, gosling, rooster,"
     "pelican, peacock, seagull, blackbird, wren, finch, toucan"
 )
+
 BUGS = _w(
     "ant, bee, ladybug, butterfly, caterpillar, snail, beetle, spider, grasshopper, cricket,"
     "firefly, worm, bumblebee, dragonfly, moth"
 )
+
 SEA_ANIMALS = _w(
     "fish, crab, seal, whale, dolphin, octopus, starfish, seahorse, jellyfish, shrimp, clam,"
     "lobster, sea turtle, goldfish, tadpole, eel"
 )
+
 FARM_ANIMALS = _w("cow, pig, sheep, goat, horse, hen, rooster, duck, goose, donkey, lamb, pony, chick, calf, turkey")
+
 ZOO_ANIMALS = _w(
     "lion, tiger, elephant, giraffe, zebra, monkey, hippo, rhino, panda, penguin, kangaroo, bear,"
     "gorilla, camel, flamingo, crocodile, ostrich, koala, leopard, parrot, seal, peacock, cheetah"
 )
+
 PETS = _w("dog, puppy, cat, kitten, bunny, hamster, goldfish, parrot, turtle, guinea pig, mouse, lizard")
+
 ANIMAL_SOUNDS = {
     "dog": "Woof", "puppy": "Woof", "cat": "Meow", "kitten": "Mew", "duck": "Quack",
     "duckling": "Quack", "cow": "Moo", "calf": "Moo", "pig": "Oink", "piglet": "Oink", "lamb": "Baa",
@@ -227,9 +104,13 @@ ANIMAL_SOUNDS = {
     "wolf": "Awoo", "dragon": "Rawr", "dinosaur": "Rawr", "monkey": "Ooh-ooh", "parrot": "Squawk",
     "seagull": "Squawk", "cricket": "Chirp", "snake": "Hiss", "elephant": "Toot",
 }
+
 HOP = set(_w("bunny, rabbit, frog, toad, kangaroo, grasshopper, cricket"))
+
 WADDLE = set(_w("duck, duckling, goose, gosling, penguin, puffin"))
+
 CRAWL = set(_w("turtle, snail, caterpillar, worm, sloth, ant, beetle, lizard, alligator, spider"))
+
 FLY = set(BIRDS) - WADDLE - {"ostrich", "hen", "chick", "rooster",
                              "peacock"} | set(_w("bee, butterfly, ladybug, bumblebee, dragonfly, firefly, moth"))
 
@@ -240,17 +121,21 @@ KID_TRAITS = _w(
     "excited, energetic, adventurous, imaginative, active, outgoing, honest, easygoing, hopeful,"
     "creative, patient, proud, tidy, messy, noisy, daring, dreamy, merry, lovely, loving, calm"
 )
+
 ANIMAL_LOOKS = _w(
     "fluffy, fuzzy, spotty, stripy, tiny, small, little, big, soft, furry, round, chubby, plump,"
     "speckled, shaggy, sleek, long-eared, bushy-tailed, scruffy, gray, brown, white, golden, black,"
     "orange, old, young, baby"
 )
+
 COLORS = _w("red, blue, green, yellow, orange, purple, pink, brown, black, white, gray, gold, silver")
+
 TOY_ADJS = _w(
     "shiny, new, old, soft, fuzzy, bright, sparkly, round, tiny, big, special, pretty, colorful,"
     "striped, spotted, fluffy, smooth, shiny new, little, wooden, golden, woolly, squishy, bouncy,"
     "noisy, funny, favorite, lovely, fancy, magic, tiny little, huge, cozy"
 )
+
 # (noun, how it is used, where it lives): toys and things a child can lose or share.
 TOYS = _w(
     "ball, kite, teddy bear, doll, toy car, toy train, truck, toy boat, robot, drum, whistle, yo-yo,"
@@ -264,6 +149,7 @@ TOYS = _w(
     "stuffed lion, rag doll, toy bus, train set, toy robot, cowboy hat, sun hat, pom-pom, slinky,"
     "bubble wand, toy drum, tiara, toy ship, bow"
 )
+
 # Things that can break and how to fix them: (thing, what went wrong, what fixed it, how).
 BREAKABLES = (
     ("teddy bear", "one of its arms came loose", "a needle and thread", "sewed the arm back on"),
@@ -292,6 +178,7 @@ BREAKABLES = (
     ("picture book", "a page tore out", "some tape", "taped the page back in"),
     ("paper boat", "it got soggy and fell apart", "a new sheet of paper", "folded a new boat"),
 )
+
 FOODS_ONE = _w(
     "apple, banana, cookie, cupcake, muffin, pear, peach, plum, orange, carrot, sandwich, pancake,"
     "waffle, pretzel, bagel, lollipop, cracker, donut, bun, egg, tomato, cucumber, potato, lemon,"
@@ -299,6 +186,7 @@ FOODS_ONE = _w(
     "piece of cheese, bowl of soup, cup of milk, glass of juice, acorn, mango, kiwi, coconut, fig,"
     "corn cob, jelly sandwich, rice cake, honey cake, oat bar, apricot, nectarine, plum cake"
 )
+
 FOODS_LIKED = _w(
     "apples, bananas, cookies, pancakes, noodles, soup, carrots, grapes, strawberries, ice cream,"
     "cheese, honey, corn, peas, muffins, cupcakes, waffles, berries, pears, peaches, plums, cherries,"
@@ -307,10 +195,13 @@ FOODS_LIKED = _w(
     "mangoes, beans, sandwiches, peanut butter, apple pie, cake, bread, soup,"
     "nuts, seeds, clover, acorns, lettuce, cabbage, broccoli, plums, oat cakes"
 )
+
 FLOWERS = _w("daisies, roses, tulips, sunflowers, poppies, lilies, violets, daffodils, buttercups, bluebells, "
              "dandelions, pansies, marigolds")
+
 TREES = _w("oak tree, apple tree, pine tree, maple tree, willow tree, cherry tree, birch tree, palm tree, pear tree, "
            "elm tree")
+
 # (name, preposition): outdoor places to play.
 PLAY_PLACES = (
     ("park", "in"), ("garden", "in"), ("meadow", "in"), ("playground", "at"), ("backyard", "in"),
@@ -318,6 +209,7 @@ PLAY_PLACES = (
     ("pond", "by"), ("lake", "by"), ("river", "by"), ("beach", "at"), ("sandbox", "in"),
     ("forest", "in"), ("farm", "on"), ("school yard", "in"), ("village green", "on"), ("clearing", "in"),
 )
+
 HOMES = _w(
     "in a little house by the sea, in a cozy house on a hill, in a big city, on a busy street,"
     "in a small village, near a big forest, in a yellow house with a red door, on a quiet farm,"
@@ -325,15 +217,18 @@ HOMES = _w(
     "in a little cottage in the woods, at the end of a long road, in a house with a big garden,"
     "next to a bakery, in a blue house near the river, in a tiny house under a big tree"
 )
+
 ANIMAL_HOMES = _w(
     "in a hole under a big tree, in a cozy den in the woods, on a busy farm, in a red barn, by a quiet pond,"
     "in a meadow full of flowers, in a hollow log, in a burrow under the hill, in the tall grass by the river,"
     "at the edge of the forest, in a little house by the pond, in a big zoo, in a sunny garden"
 )
+
 BIRD_HOMES = _w(
     "in a nest high up in a tree, in a little nest by the pond, on a busy farm, in a red barn, in a sunny garden,"
     "in a birdhouse by the window, in a tall tree at the edge of the forest, in a big zoo"
 )
+
 HIDING_SPOTS = _w(
     "under the bed, behind the couch, in the closet, under the table, in the toy box, by the door,"
     "under the pillows, in the laundry basket, behind the curtains, under the rug, in the kitchen,"
@@ -343,10 +238,12 @@ HIDING_SPOTS = _w(
     "in the dirty clothes, on top of the fridge, in a flower pot, under the porch, in the shoe box,"
     "inside the dog bed, in a kitchen drawer, in the tall grass, behind the tree"
 )
+
 SAFE_SPOTS = _w(
     "in the toy box, on the shelf by the bed, in a special basket, in a box under the bed,"
     "on the hook by the door, next to the pillow, in the top drawer, in a safe place"
 )
+
 SEASONS = {
     "spring": (_w("sunny, warm, breezy, bright, fresh"),
                ("The flowers were starting to bloom.", "Little green buds were on the trees.",
@@ -376,14 +273,20 @@ SEASONS = {
                 "Icicles hung from the roof like long shiny teeth.", "{his} breath made little clouds in the cold air.",
                 "The snow went crunch, crunch under {his} boots.", "{a_bird} hopped in the snow, looking for seeds.")),
 }
+
 FEELINGS_GOOD = _w("happy, glad, proud, excited, joyful, cheerful, thankful, pleased, delighted, warm inside")
+
 FEELINGS_BAD = _w("sad, upset, worried, unhappy, grumpy, lonely, scared, nervous, cross, gloomy")
+
 NUMBER_WORDS = _w("two, three, four, five, six, seven, eight, nine, ten")
+
 AGES = _w("three, four, five, six, seven")
+
 SMELLS = _w(
     "rain, fresh bread, cookies, flowers, the sea, cut grass, pine trees, warm soup, oranges, popcorn,"
     "soap bubbles, hot cocoa, pancakes, lemons"
 )
+
 # Things a child likes doing, as base-form verb phrases; past and -ing forms are built on demand.
 ACTIVITIES = _w(
     "play with blocks, build sandcastles, draw pictures, paint pictures, sing songs, dance, read books,"
@@ -401,6 +304,7 @@ ACTIVITIES = _w(
     "tap on the piano, go to the beach, play in the mud, hug the cat, trot like a pony, cut paper shapes"
 )
 
+# ---------------------------------------------------------------------------------- template slots
 
 # Random words a sentence template may ask for by name, e.g. "{happy}" or "{a_color}".
 # An option may itself hold {slots}; they are filled in turn.
@@ -460,184 +364,9 @@ RANDOM: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# ------------------------------------------------------------------- the opening every plot shares
 
-# ----------------------------------------------------------------------------- story machinery
-
-_PRONOUNS = {"he": ("he", "him", "his", "himself"), "she": ("she", "her", "her", "herself")}
-
-
-class Slots(dict):
-    """Template fields: fixed values stored in the dict, random ones drawn on each use.
-
-    "{a_key}" gives the value of "{key}" with its article ("a red kite", "an owl").
-    """
-
-    def __init__(self, rng: random.Random) -> None:
-        super().__init__()
-        self.rng = rng
-        self.choices: dict[str, tuple[str, ...]] = {}
-
-    def __missing__(self, key: str) -> str:
-        opts = self.choices.get(key) or RANDOM.get(key)
-        if opts is None:
-            if key.startswith("a_"):
-                return with_article(self[key[2:]])
-            raise KeyError(key)
-        val = self.rng.choice(opts)
-        return val.format_map(self) if "{" in val else val
-
-
-class Teller:
-    """Builds one story: holds the random source, the template fields and the paragraphs."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-        self.s = Slots(rng)
-        self.paras: list[list[str]] = [[]]
-        self.cast: set[str] = set()
-        self.animal = False
-
-    # -- choosing
-    def pick(self, seq: Sequence[T]) -> T:
-        return self.rng.choice(seq)
-
-    def chance(self, p: float) -> bool:
-        return self.rng.random() < p
-
-    def sample(self, seq: Sequence[T], k: int) -> list[T]:
-        return self.rng.sample(seq, k)
-
-    # -- writing
-    def say(self, *options: str) -> None:
-        """Write one of `options` (a sentence or a few) into the current paragraph."""
-        t = options[0] if len(options) == 1 else self.rng.choice(options)
-        self.paras[-1].append(capitalize_sentences(t.format_map(self.s)))
-
-    def maybe(self, p: float, *options: str) -> None:
-        if self.rng.random() < p:
-            self.say(*options)
-
-    def para(self) -> None:
-        if self.paras[-1]:
-            self.paras.append([])
-
-    def text(self) -> str:
-        return "\n".join(" ".join(p) for p in self.paras if p)
-
-    # -- cast
-    def _name(self, he: str, animal: bool) -> str:
-        for _ in range(50):
-            if animal and self.rng.random() < 0.6:
-                name = self.rng.choice(PET_NAMES)
-            else:
-                name = self.rng.choice(GIRL_NAMES if he == "she" else BOY_NAMES)
-            if name not in self.cast:
-                self.cast.add(name)
-                return name
-        raise RuntimeError("could not find a fresh name")  # pragma: no cover
-
-    def _set_char(self, prefix: str, name_key: str, name: str, he: str, kind: str) -> None:
-        s = self.s
-        s[name_key] = name
-        for key, val in zip(("he", "him", "his", "self"), _PRONOUNS[he]):
-            s[prefix + key] = val
-        s[prefix + "kind"] = kind
-
-    def hero(self, animal: bool | None = None) -> None:
-        """Pick the main character: a child (most often) or a small animal."""
-        if animal is None:
-            animal = self.rng.random() < 0.4
-        he = self.rng.choice(("he", "she"))
-        if animal:
-            kind = self.rng.choice(LAND_ANIMALS + BIRDS[:12])
-            look = self.rng.choice(ANIMAL_LOOKS + ("little",) * 6)
-            desc = kind if look in kind else f"{look} {kind}"
-            moves = ("flew",) if kind in FLY else ("hopped",) if kind in HOP else \
-                ("waddled",) if kind in WADDLE else ("crawled",) if kind in CRAWL else ("ran", "hurried")
-            self.s["home"] = self.rng.choice(BIRD_HOMES if kind in BIRDS else ANIMAL_HOMES)
-        else:
-            kind = "girl" if he == "she" else "boy"
-            desc = f"{self.rng.choice(KID_TRAITS + ('little',) * 12)} {kind}"
-            if desc.startswith("little") and self.rng.random() < 0.5:
-                desc = f"little {self.rng.choice(KID_TRAITS)} {kind}"
-            moves = ("ran", "hurried", "skipped", "went", "rushed")
-            self.s["home"] = self.rng.choice(HOMES)
-        self.animal = animal
-        self._set_char("", "H", self._name(he, animal), he, kind)
-        self.s["kd"] = desc.replace("little little", "little")
-        self.s.choices["move"] = moves
-        self.s["hands"] = "paws" if animal and kind not in FLY and kind not in WADDLE else \
-            "wings" if animal else "hands"
-        self.s["fav"] = fav = self.rng.choice(ACTIVITIES)
-        self.s["fav_past"] = past_tense(fav)
-        self.s["fav_ing"] = ing_form(fav)
-        self.set_season(self.rng.choice(tuple(SEASONS)))
-        self.s.choices["onday"] = (
-            "One day,", "One day,", "One {wx} day,", "One {wx} morning,", "One {season} day,",
-            "One afternoon,", "One morning,", "Then one day,", "On a {wx} {season} day,",
-            "After breakfast one day,", "One {wx} afternoon,", "Early one morning,", "On Saturday,",
-        )
-
-    def set_season(self, season: str) -> None:
-        self.s["season"] = season
-        self.s.choices["wx"] = SEASONS[season][0]
-        self.s.choices["season_line"] = SEASONS[season][1]
-
-    def friend(self, animal: bool | None = None) -> None:
-        """Pick a friend of the hero (prefix f: {F}, {fhe}, {fhis}; first mention {Fi})."""
-        if animal is None:
-            animal = self.rng.random() < (0.7 if self.animal else 0.3)
-        he = self.rng.choice(("he", "she"))
-        if animal:
-            kind = self.rng.choice(LAND_ANIMALS + BIRDS + BUGS[:6])
-        else:
-            kind = "girl" if he == "she" else "boy"
-        name = self._name(he, animal)
-        self._set_char("f", "F", name, he, kind)
-        his = self.s["his"]
-        desc = self.rng.choice(ANIMAL_LOOKS if animal else KID_TRAITS) + " " + kind
-        self.s["Fn"] = f"{with_article(desc)} named {name}"
-        if animal:
-            look = self.rng.choice(ANIMAL_LOOKS)
-            self.s.choices["Fi"] = (f"{his} friend {name} the {kind}", f"{his} best friend {name} the {kind}",
-                                    f"{with_article(look + ' ' + kind)} named {name}")
-        else:
-            self.s.choices["Fi"] = (f"{his} friend {name}", f"{his} best friend {name}", f"{his} good friend {name}")
-
-    def grownup(self) -> None:
-        """Pick a grown-up for the hero ({G} 'her mom', {gcall} 'Mom', {ghe}, {ghis})."""
-        r = self.rng.random()
-        if r < 0.8:
-            kind, call, he = self.rng.choice(GROWNUPS)
-            name = f"{self.s['his']} {kind}"
-        else:
-            he = "she" if r < 0.9 else "he"
-            kind = "aunt" if he == "she" else "uncle"
-            first = self.rng.choice([n for n in (AUNT_NAMES if he == "she" else UNCLE_NAMES) if n not in self.cast])
-            self.cast.add(first)
-            call = name = f"{kind.title()} {first}"
-        self._set_char("g", "G", name, he, kind)
-        self.s["gcall"] = call
-
-    def pet(self, kinds: tuple[str, ...] = PETS) -> None:
-        """Give the hero a pet ({P}, {pkind}, {phe}, {phis})."""
-        if "P" in self.s:
-            return
-        kind = self.rng.choice(kinds)
-        he = self.rng.choice(("he", "she"))
-        self._set_char("p", "P", self._name(he, True), he, kind)
-
-    def place(self, places: tuple[tuple[str, str], ...] = PLAY_PLACES) -> None:
-        """Pick where things happen: {place} 'park', {at_place} 'in the park', {to_place} 'to the park'."""
-        name, prep = self.rng.choice(places)
-        self.s["place"] = name
-        self.s["at_place"] = f"{prep} the {name}"
-        self.s["to_place"] = f"to the {name}"
-
-
-# ----------------------------------------------------------------------------- shared story parts
-
-_OPENINGS = (
+OPENINGS = (
     "Once upon a time, there was {a_kd} named {H}.",
     "Once upon a time, there was {a_kd} named {H}.",
     "Once upon a time, there was {a_kd} called {H}.",
@@ -653,13 +382,15 @@ _OPENINGS = (
     "This is a story about {a_kd} named {H}.",
     "Once upon a time, in a {small} {town}, there was {a_kd} named {H}.",
 )
-_KID_FACTS = (
+
+KID_FACTS = (
     "{he} was {age} years old.",
     "{he} lived with {family}.",
     "{H} lived with {family}.",
     "{he} had {hair} hair and {a_eyes} smile.",
 )
-_FACTS = (
+
+FACTS = (
     "{he} loved to {fav}.",
     "{H} loved to {fav} more than anything.",
     "every day, {he} liked to {fav}.",
@@ -672,6 +403,7 @@ _FACTS = (
     "{he} liked to {fav} with {his} friends.",
     "{H} liked {season} best of all.",
 )
+
 RANDOM.update(
     town=_w("town, village, house, city, valley, forest"),
     family=("{his} mom and dad", "{his} mom, {his} dad and {his} baby sister", "{his} grandma and grandpa",
@@ -683,114 +415,7 @@ RANDOM.update(
     age=AGES,
 )
 
-
-def intro(t: Teller, facts: int = 1) -> None:
-    """First sentences: who the hero is, plus `facts` short facts about them."""
-    t1, t2 = t.sample(KID_TRAITS[:30], 2)
-    t.s["t1"], t.s["t2"] = t1, t2
-    t.say(*_OPENINGS)
-    pool = list(_FACTS) + ([] if t.animal else list(_KID_FACTS))
-    if t.animal and t.s["kind"] in ANIMAL_SOUNDS:
-        t.s["sound"] = ANIMAL_SOUNDS[t.s["kind"]]
-        t.s["sound2"] = t.s["sound"].lower()
-        pool += ['{he} liked to say "{sound}!" to everyone {he} met.',
-                 'When {H} was happy, {he} said, "{sound}, {sound2}!"']
-    for fact in t.sample(pool, facts):
-        t.say(fact)
-
-
-def closing(t: Teller, *morals: str, p: float = 0.85) -> None:
-    """Last sentences: maybe a lesson, then maybe a happy closing line."""
-    if morals and t.chance(p):
-        t.say(*morals)
-    t.maybe(0.5, "{nightline}", "And they all lived happily ever after.", "It was the best day ever.",
-            "{smile_line}", "{H} would never forget this day.", "It had been {a_nice} day.",
-            "What {a_nice} day it had been!", "Everyone was happy.", "{H} went to bed happy that night.",
-            "And that was the end of {a_nice} day.", "{H} hoped tomorrow would be just as fun.")
-
-
-# ----------------------------------------------------------------------------- plots
-# Each plot writes a whole story into a Teller. Sentences that start with "{he}" always
-# follow a sentence about the hero, so pronouns point at the right character.
-
-
-def _toy(t: Teller, toys: tuple[str, ...] = TOYS) -> None:
-    toy = t.pick(toys)
-    adj = t.pick(TOY_ADJS + COLORS + COLORS)
-    t.s["obj"] = toy
-    t.s["objd"] = f"{adj} {toy}"
-
-
-def plot_lost(t: Teller) -> None:
-    """A favourite thing goes missing; someone helps look; it turns up."""
-    t.hero()
-    t.grownup()
-    _toy(t)
-    intro(t, t.pick((1, 2)))
-    t.say("{he} had {a_objd} that {he} loved very much.", "{his} favorite toy was {a_objd}.",
-          "{H} had {a_objd}. It was {his} favorite thing in the whole world.",
-          "{G} had given {H} {a_objd} for {his} birthday.", "{H} took {his} {objd} everywhere {he} went.")
-    t.maybe(0.7, "{he} played with it every day.", "{he} took it to bed every night.",
-            "{he} even gave it a name. {he} called it {toyname}.",
-            "It went with {him} to the park, to the store, and even to the bath.")
-    t.para()
-    t.say("{onday} {H} could not find {his} {obj} anywhere.",
-          "{onday} {H} went to get {his} {obj}, but it was not there.",
-          "{onday} {H} woke up and reached for {his} {obj}. It was gone!",
-          "{onday} {H} wanted to play with {his} {obj}, but {he} could not find it.")
-    t.say('"{oh}! Where is my {obj}?" {H} cried.', '{H} felt {sad}. "I lost my {obj}!" {he} said.',
-          '"My {obj} is gone!" {H} said. Big tears filled {his} eyes.',
-          '{H} was {very} worried. "Where did my {obj} go?" {he} asked.')
-    s1, s2, s3, s4 = t.sample(HIDING_SPOTS, 4)
-    t.s.update(s1=s1, s2=s2, s3=s3, s4=s4)
-    t.say("{he} looked {s1}. {he} looked {s2}. But the {obj} was not there.",
-          "First, {he} looked {s1}. Then {he} looked {s2}. {he} even looked {s3}, but {he} could not find it.",
-          "{he} searched {s1} and {s2}, but there was no {obj}.",
-          "{he} looked everywhere. {he} looked {s1} and {s2}. {he} looked {s3} too. No {obj}!")
-    t.para()
-    who = t.pick(("g", "g", "f", "p"))
-    if who == "g":
-        t.say('{G} saw that {H} was {sad}. "What is wrong, {H}?" {ghe} asked.',
-              '{G} came in. "Why are you so {sad}, {H}?" {ghe} asked.',
-              'Just then, {G} came by. "What happened, {H}?" {ghe} asked {gently}.')
-        t.say('"I can\'t find my {obj}," {H} said.', '"My {obj} is lost," said {H} with a sniff.',
-              '{H} told {G} about the lost {obj}.')
-        t.say('"Don\'t worry. Let\'s look together," said {G}.',
-              '"Let\'s think," said {G}. "Where did you have it last?"',
-              '{G} gave {H} a hug. "We will find it," {ghe} said.')
-        t.say("They looked {s4}, and there it was!",
-              '{G} looked {s4}. "Look!" {ghe} said. "Here it is!"',
-              "{H} thought and thought. Then {he} remembered! {he} had left it {s4}. {he} {move} to look, and there "
-              "it was.")
-        t.s["helper"] = t.s["gcall"]
-    elif who == "f":
-        t.friend()
-        t.say("{H} went to see {Fi}.", "{suddenly}, {Fi} came by to play.")
-        t.say('"Why do you look so {sad}?" asked {F}.', '"What is wrong?" asked {F}.')
-        t.say('"I lost my {obj}," said {H}.', '"My {obj} is missing," {H} said.')
-        t.say('"I will help you look!" said {F}.', '"Two friends can look better than one," said {F}.')
-        t.say('They looked and looked. Then {F} shouted, "I see it! It is {s4}!"',
-              "{H} and {F} looked together. {soon}, {F} found the {obj} {s4}.",
-              "{F} had {a_idea}. {fhe} looked {s4}, and there it was!")
-        t.s["helper"] = t.s["F"]
-    else:
-        t.pet(("dog", "puppy", "cat", "kitten"))
-        t.say("{suddenly}, {H} heard a funny noise. It was {his} {pkind}, {P}.",
-              "{suddenly}, {P} the {pkind} ran into the room.")
-        t.say("{P} had something in {phis} mouth. It was the {obj}!",
-              "{P} was dragging something across the floor. It was the {obj}!",
-              "{P} dropped something at {H}'s feet. It was the {obj}!")
-        t.maybe(0.7, "{P} had found it {s4}.", "Silly {P} had taken it to play with.")
-        t.s["helper"] = t.s["P"]
-    t.para()
-    t.say('"{cheer}! My {obj}!" {H} shouted.', "{H} was so {happy} to see {his} {obj} again.",
-          "{H} jumped up and down. {his} {obj} was back!")
-    t.say("{he} hugged {his} {obj} tight.", '"{thanks}, {helper}!" said {H}.', "{he} held it close and {smiled}.")
-    closing(t, "From that day on, {H} always put {his} {obj} {safe} before bed.",
-            "{H} learned to keep {his} things in a safe place.",
-            "After that, {H} always knew where {his} {obj} was.",
-            "{H} promised to take good care of {his} {obj}.")
-
+# -------------------------------------- the sentence tables of each plot (with the slots they add)
 
 RANDOM.update(toyname=PET_NAMES, safe=SAFE_SPOTS)
 
@@ -803,59 +428,6 @@ SHARE_THINGS = (
     ("toy horse", "ride"), ("green sled", "ride"), ("big blue ball", "bounce"), ("toy train", "drive"),
     ("yo-yo", "play with"), ("magnifying glass", "look through"), ("puppet", "play with"),
 )
-
-
-def plot_share(t: Teller) -> None:
-    """Two friends fight over one thing and learn to take turns."""
-    t.hero()
-    t.friend()
-    t.grownup()
-    t.place()
-    thing, use = t.pick(SHARE_THINGS)
-    t.s.update(thing=thing, use=use, used=past_tense(use), using=ing_form(use))
-    t.s["thingd"] = thing if " " in thing else f"{t.pick(TOY_ADJS + COLORS)} {thing}"
-    intro(t, t.pick((1, 2)))
-    t.say("{H} had a friend named {F}.", "{H} liked to play with {Fi}.", "{H} and {Fi} liked to play together.",
-          "{his} best friend was {F}.")
-    t.maybe(0.5, "They played {at_place} almost every day.", "They did everything together.",
-            "They liked to {fav} together.")
-    t.para()
-    t.say("{onday} {H} and {F} went {to_place} to play.", "{onday} {H} and {F} were playing {at_place}.",
-          "{onday} {F} came to play with {H} {at_place}.")
-    t.maybe(0.4, "{season_line}")
-    t.say("There they found {a_thingd}.", "They both saw {a_thingd} at the same time.",
-          "There was only one {thingd}, and they both wanted it.", "{H} saw {a_thingd} and wanted to {use} it.")
-    t.say('"I want to {use} it!" said {H}.', '"Me first!" {H} shouted.', '"It\'s mine!" said {H}.',
-          '"I will {use} it first!" said {H}.')
-    t.say('"No, I want to {use} it!" said {F}.', '"No, it is my turn!" {F} cried.', '"But I saw it first!" said {F}.')
-    t.say("{H} pulled one way and {F} pulled the other way.", "They both grabbed the {thing} and pulled.",
-          "{H} and {F} began to fight over the {thing}.", "They started to shout and push.")
-    t.say("{soon}, they were both {sad} and cross.", "{F} began to cry, and {H} felt {feelbad}.",
-          "Then the {thing} fell on the ground, and nobody could play with it.", "Nobody was having fun anymore.")
-    t.para()
-    if t.chance(0.5):
-        t.say('{G} saw them and came over. "What is the matter?" {ghe} asked.',
-              '{G} heard the shouting. "Why are you two fighting?" {ghe} asked.')
-        t.say("{H} and {F} told {G} what had happened.", "They both talked at the same time.")
-        t.say('"You can take turns," said {G}. "{H} can go first, and then {F}."',
-              '"How about you {use} it together?" {G} said {gently}.',
-              '"When we share, everyone can have fun," said {G}.')
-    else:
-        t.say("{H} looked at {F}'s {sad} face. {H} did not like to see {F} so {sad}.",
-              "{H} stopped and thought for a moment.", "{H} took a deep breath.")
-        t.say('"Let\'s take turns," said {H}. "You can go first."', '{H} had {a_idea}. "Let\'s share it!" {he} said.',
-              '"I\'m sorry," said {H}. "We can {use} it together."')
-        t.say('{F} smiled. "{thanks}, {H}!"', '"Really?" asked {F}. {fhis} face lit up.',
-              '{F} looked up. "That is a {goodadj} idea," {fhe} said.')
-    t.say("{F} {used} the {thing} first, and then {H} had a turn.", "They took turns all afternoon.",
-          "First {H} {used} the {thing}. Then it was {F}'s turn.",
-          "They {used} the {thing} together, and it was twice as fun.")
-    t.maybe(0.7, "{soon}, they were laughing and playing again.", "They laughed and played until the sun went down.",
-            "Playing together was much more fun than fighting.")
-    closing(t, "{H} learned that sharing is better than fighting.", "{H} and {F} learned that it is good to share.",
-            '"Sharing is fun!" said {H}.', "From that day on, {H} and {F} always took turns.",
-            "They were best friends again.")
-
 
 # Each fear: intro / start / scary / call / help / act / reveal / win sentence choices; scary[i] goes with reveal[i].
 FEARS: tuple[dict[str, tuple[str, ...]], ...] = (
@@ -984,6 +556,7 @@ FEARS: tuple[dict[str, tuple[str, ...]], ...] = (
              "{H} rang the bell. Ding, ding! Riding was the best."),
     ),
 )
+
 RANDOM.update(
     moonstar=_w("moon, star, little owl, fish, cloud, bunny"),
     dogname=_w("Bruno, Max, Rocky, Duke, Bear, Buster, Lucky, Rex, Bella, Daisy"),
@@ -991,34 +564,6 @@ RANDOM.update(
     brave_line=('"I can be brave," {H} said to {self}.', "{H} took a big breath.",
                 "{H}'s heart went thump, thump, thump.", "{H}'s knees shook a little, but {he} did not run away."),
 )
-
-
-def plot_fear(t: Teller) -> None:
-    """The hero is afraid of something, gets help, tries, and finds it is not so bad."""
-    t.hero(animal=t.chance(0.2))
-    t.grownup()
-    t.friend(animal=False if not t.animal else None)
-    fear = t.pick(FEARS)
-    intro(t, 1)
-    t.say(*fear["intro"])
-    t.maybe(0.4, "{he} did not tell anyone.", "{he} wished {he} could be brave.", "It made {him} feel small.")
-    t.para()
-    t.say(*fear["start"])
-    i = t.rng.randrange(len(fear["scary"]))
-    t.say(fear["scary"][i])
-    t.say(*fear["call"])
-    t.para()
-    t.say(*fear["help"])
-    t.maybe(0.5, "{brave_line}")
-    t.say(*fear["act"])
-    t.say(fear["reveal"][i % len(fear["reveal"])])
-    t.para()
-    t.say(*fear["win"])
-    t.maybe(0.6, '"I am so proud of you," said {G}.', '"You were very brave," said {G}.', "{H} felt proud and tall.")
-    closing(t, "{H} learned that being brave means trying, even when you feel scared.",
-            "{H} was not afraid anymore.", "From then on, {H} knew {he} could be brave.",
-            "Sometimes the scary things are not so scary when you look closely.")
-
 
 # A friend in trouble: see / plea / fix / after.
 TROUBLES: tuple[dict[str, tuple[str, ...]], ...] = (
@@ -1087,37 +632,8 @@ TROUBLES: tuple[dict[str, tuple[str, ...]], ...] = (
               "{H} ran home and came back with {his} wagon. They put it in the wagon and pulled it together."),
          after=('"We are a good team," said {H}.', "It was easy when they did it together.")),
 )
+
 RANDOM.update(foods2=_w("apples, oranges, potatoes, onions, peaches, lemons, plums, carrots, nuts, pears"))
-
-
-def plot_help(t: Teller) -> None:
-    """A friend is in trouble; the hero thinks of a way to help."""
-    t.hero()
-    t.friend()
-    t.grownup()
-    t.place()
-    trouble = t.pick(TROUBLES)
-    t.s["Fx"] = t.pick((t.s["Fn"], t.s["Fi"]))
-    intro(t, t.pick((1, 2)))
-    t.maybe(0.6, "{H} always liked to help others.", "{H} had a very kind heart.", "{H} was a good friend to everyone.")
-    t.para()
-    t.say("{onday} {H} was {fav_ing} {at_place} when {he} saw {Fx}.",
-          "{onday} {H} went {to_place}. There {he} saw {Fx}.",
-          "{onday} {H} heard someone calling {at_place}. It was {Fx}.")
-    t.maybe(0.3, "{season_line}")
-    t.say(*trouble["see"])
-    t.say(*trouble["plea"])
-    t.say('"Don\'t worry, {F}! I will help you," said {H}.', '"I\'m coming!" called {H}, and {he} {move} over.',
-          "{H} wanted to help. {he} thought and thought.", '"Hold on, {F}!" said {H}.')
-    t.para()
-    t.say(*trouble["fix"])
-    t.say(*trouble["after"])
-    t.say('"{thanks}, {H}!" said {F}. "You are a true friend."', '"{thanks} for helping me," said {F}.',
-          '{F} hugged {H}. "I am so glad you came," {fhe} said.')
-    t.maybe(0.6, '"That is what friends are for," said {H}.', "{H} {smiled}.", "{H} felt warm and happy inside.")
-    closing(t, "{H} learned that helping others feels good.", "From that day on, {H} and {F} were the best of friends.",
-            "Helping a friend made {H} feel {feelgood}.", "{H} and {F} played together every day after that.")
-
 
 # Places to visit on a trip: how to get there, what is seen, what is done, a small problem and its fix;
 # problem[i] goes with fix[i].
@@ -1186,100 +702,12 @@ TRIPS: tuple[dict[str, tuple[str, ...]], ...] = (
               "They sat on a bench and ate a snack. Then {H} felt much better.")),
 )
 
-
-def plot_trip(t: Teller) -> None:
-    """A trip somewhere new: getting there, sights, a small problem, home again."""
-    t.hero(animal=t.chance(0.25))
-    t.grownup()
-    trip = t.pick(TRIPS)
-    t.s["dest"] = t.pick(trip["name"])
-    t.s["go"] = t.pick(trip["go"])
-    intro(t, t.pick((1, 2)))
-    t.maybe(0.5, "{H} had never been to the {dest} before.", "{H} loved going on trips.",
-                 "{H} always wanted to see the {dest}.")
-    t.para()
-    t.say('{onday} {G} said, "Today we are going to the {dest}!"', "{onday} {G} took {H} to the {dest}.",
-          '{onday} {G} had a surprise. "We are going to the {dest}," {ghe} said.')
-    t.say('"{cheer}!" {H} shouted. {he} jumped up and down.', "{H} was so excited that {he} could not sit still.",
-          "{H} clapped {his} {hands}.")
-    t.maybe(0.6, "{H} packed {his} {toy}, {a_snack} and a sun hat.",
-                 "{H} put on {his} {color} shoes and {his} favorite hat.")
-    t.say("They went {go}.", "They rode {go} for a long time.", "The trip {go} was long, but fun.")
-    t.maybe(0.6, "On the way, {H} saw {sight} and {sight}.", "{H} looked out the window and counted {plural_sight}.")
-    t.para()
-    t.maybe(0.3, "{season_line}")
-    a, b = t.sample(trip["see"], 2)
-    t.say(a)
-    t.say(b)
-    t.say(*trip["do"])
-    t.maybe(0.5, "For lunch, {H} ate {a_food}.", "They stopped for a snack. {H} had {a_food}.",
-            "{G} bought {H} {a_food}.")
-    i = t.rng.randrange(len(trip["problem"]))
-    t.say(trip["problem"][i])
-    t.say(trip["fix"][i])
-    t.para()
-    t.say("When the sun went down, it was time to go home.", "At the end of the day, they went home {go}.",
-          "{soon}, it was time to go home.")
-    t.maybe(0.6, "{H} fell asleep on the way.", "{H} was tired, but {he} was happy.",
-                 "{H} waved goodbye to the {dest}.")
-    closing(t, '"Can we come back again?" asked {H}. {G} smiled and said yes.', "It was the best trip ever.",
-            "{H} told all {his} friends about the {dest}.", "That night, {H} dreamed about the {dest}.")
-
-
 RANDOM.update(
     snack=_w("apple, sandwich, banana, box of raisins, muffin, bag of crackers, pear, cookie"),
     sight=_w("a red barn, a long river, a windmill, cows in a field, a big bridge, a train, a tall tower, horses, a "
              "boat"),
     plural_sight=_w("the cows, the trees, the red cars, the sheep, the clouds, the houses, the bridges"),
 )
-
-
-def plot_broken(t: Teller) -> None:
-    """A loved thing breaks; the hero is sad; someone helps fix it."""
-    t.hero()
-    t.grownup()
-    thing, broke, tool, fix = t.pick(BREAKABLES)
-    t.s.update(thing=thing, broke=broke, tool=tool, fix=fix)
-    t.place()
-    intro(t, t.pick((1, 2)))
-    t.say("{H} had {a_thing} that {he} loved very much.", "{H} loved {his} {thing} more than anything.",
-          "{his} favorite thing was {his} {thing}.", "{H} had a special {thing}. {G} had given it to {him}.")
-    t.maybe(0.5, "{he} played with it every single day.", "{he} never went anywhere without it.",
-            "It was old, but {H} did not care.")
-    t.para()
-    cause = t.pick(("self", "friend", "none"))
-    if cause == "self":
-        t.say("{onday} {H} was playing with {his} {thing}.", "{onday} {H} took {his} {thing} {to_place}.")
-        t.say("{he} threw it up high, and it landed on the ground with a bump.", "{he} tripped and dropped it.",
-              "{he} played too rough with it and pulled it too hard.")
-    elif cause == "friend":
-        t.friend()
-        t.say("{onday} {Fi} came to play.", "{onday} {H} was playing with {Fi}.")
-        t.say("{F} wanted to hold the {thing}. {F} pulled too hard by accident.",
-              "{F} did not see the {thing} on the floor and stepped on it.")
-    else:
-        t.say("{onday} {H} was playing with {his} {thing} {at_place}.", "{onday} {H} took out {his} {thing} to play.")
-    t.say("{suddenly}, {broke}!", "{oh}! {broke}.", "Then {H} saw that {broke}.")
-    t.say("{H} began to cry.", '"My {thing}!" cried {H}. "It is broken!"', "{H} felt very {sad}.",
-          "{H} sat down and cried big tears.")
-    if cause == "friend":
-        t.say('"I\'m sorry," said {F}. "I did not mean to."', '{F} looked down. "I\'m so sorry, {H}," {fhe} said.')
-        t.say('{H} wiped {his} eyes. "It was an accident," {he} said.', '{H} sniffed. "That\'s okay," said {H}.')
-    t.para()
-    t.say('{G} heard the crying and came to see. "Let me look," {ghe} said.',
-          '{G} came over and looked at the {thing}. "I think we can fix it," {ghe} said.',
-          '{H} took the {thing} to {G}. "Can you fix it?" asked {H}.')
-    t.say("{G} got {tool}.", "{G} went to get {tool}.", '"We need {tool}," said {G}.')
-    t.say("Together, they {fix}.", "{H} held it still while {G} {fix}.", "{G} showed {H} how, and they {fix}.")
-    t.say("{soon}, the {thing} was as good as new!", "Now the {thing} looked almost new.",
-          "It was not perfect, but {H} loved it even more.")
-    t.para()
-    t.say('"{thanks}, {gcall}!" said {H}.', "{H} {hugged} {G}.", "{H} was so {happy}.")
-    closing(t, "{H} learned to be gentle with {his} things.",
-               '"When something breaks, we can fix it together," said {G}.',
-            "From then on, {H} was always careful with {his} {thing}.",
-            "{H} learned that broken things can often be fixed.")
-
 
 # A lesson: the rule, how it was broken, what happened, how it was put right, what was learned;
 # conseq[i] goes with fix[i].
@@ -1371,161 +799,9 @@ LESSONS: tuple[dict[str, tuple[str, ...]], ...] = (
          learn=("{H} learned that playing is more fun with friends.", "After that, {H} was always kind to {F}.")),
 )
 
-
-def plot_lesson(t: Teller) -> None:
-    """The hero ignores good advice, something goes wrong, and a lesson is learned."""
-    t.hero()
-    t.grownup()
-    t.friend()
-    t.pet(("dog", "puppy", "cat", "kitten", "bunny"))
-    lesson = t.pick(LESSONS)
-    intro(t, t.pick((1, 2)))
-    t.maybe(0.5, "{H} was a good {kind}, but sometimes {he} did not listen.", "{H} was always in a hurry.",
-            "{H} liked to do things {his} own way.")
-    t.para()
-    t.say(*lesson["setup"])
-    t.say(*lesson["rule"])
-    t.maybe(0.5, '"Okay," said {H}.', '"I know," said {H}.', "{H} nodded.")
-    t.say(*lesson["disobey"])
-    i = t.rng.randrange(len(lesson["conseq"]))
-    t.say(lesson["conseq"][i])
-    t.maybe(0.5, "{H} began to cry.", "{H} felt very {sad}.", "{H} wished {he} had listened.")
-    t.para()
-    t.say(lesson["fix"][i % len(lesson["fix"])])
-    t.maybe(0.5, '"It\'s okay," said {G}. "Everyone makes mistakes."', '"I\'m sorry, {gcall}," said {H}.',
-            '"Next time, I will listen," said {H}.')
-    t.say(*lesson["learn"])
-    closing(t, "And {H} never forgot that day.", "{H} felt much better.", p=0.4)
-
-
-def plot_surprise(t: Teller) -> None:
-    """The hero plans a surprise for a grown-up; a hiccup; the surprise works."""
-    t.hero()
-    t.grownup()
-    t.pet(("dog", "puppy", "cat", "kitten"))
-    helpers = [k for k in (("sister", "she"), ("brother", "he"), ("dad", "he"), ("mom", "she"), ("grandma", "she"),
-                           ("grandpa", "he")) if k[0] != t.s["gkind"]]
-    kind, he = t.pick(helpers)
-    kind = {"sister": "big sister", "brother": "big brother"}.get(kind, kind)
-    t._set_char("x", "X", f"{t.s['his']} {kind}", he, kind)
-    t.s["occasion"] = occasion = t.pick(("birthday", "birthday", "thanks", "tired"))
-    t.s.choices["love"] = ("Happy birthday", "Happy birthday, {gcall}") if occasion == "birthday" else \
-        ("I love you", "Thank you", "You are the best", "We love you, {gcall}")
-    intro(t, 1)
-    t.para()
-    if occasion == "birthday":
-        t.say("{onday} {H} remembered that it was {G}'s birthday.", "Tomorrow was {G}'s birthday, and {H} had a plan.")
-    elif occasion == "thanks":
-        t.say("{G} always worked so hard. {H} wanted to say thank you.",
-              "{onday} {H} wanted to do something nice for {G}.")
-    else:
-        t.say("{G} had been very busy and tired all week.", "{onday} {G} came home tired and sleepy.")
-    t.say('"Let\'s make a surprise for {gcall}!" {H} whispered to {X}.', "{H} and {X} decided to make a surprise.",
-          '{H} went to {X}. "I have a secret plan," {H} whispered.')
-    steps = t.sample((
-        "{H} drew {a_color} heart and {num} yellow stars on a big card.",
-        "{H} picked {flowers} from the garden and put them in a jar.",
-        "{X} helped {H} bake a chocolate cake with {color} frosting.",
-        "They blew up {num} balloons and tied them to the chairs.",
-        "{H} made a crown out of paper and glitter.",
-        "{H} wrote \"{love}\" in big wobbly letters.",
-        "They hung a long paper chain across the room.",
-        "{H} wrapped a little present in {color} paper and tied it with a bow.",
-        "{H} painted a picture of the whole family holding hands.",
-        "They made a sign with big {color} letters.",
-        "{X} helped {H} make a fruit salad with {foods2}.",
-        "{H} put {his} best {toy} in a box as a gift.",
-    ), 3)
-    for step in steps:
-        t.say(step)
-    t.para()
-    t.say("{suddenly}, {P} the {pkind} jumped on the table and knocked over the flowers!",
-          "{suddenly}, a balloon popped with a loud BANG!", "Then they heard the front door. {G} was home early!",
-          "{oh}! {H} spilled a cup of juice on the card.")
-    t.say("{H} and {X} laughed and fixed it fast.", "They had to hurry!", '"Quick, hide!" whispered {X}.')
-    t.say("They turned off the lights and hid behind the couch.", "They hid behind the door and waited.",
-          "They hid under the table and tried not to giggle.", "They crouched behind the big chair, as quiet as mice.")
-    t.say('When {G} came in, they jumped out and shouted, "Surprise!"', '"Surprise!" shouted {H} and {X}.')
-    t.para()
-    t.say("{G} was so surprised that {ghe} dropped {ghis} bag.", "{G} gasped and put {ghis} hands on {ghis} cheeks.")
-    t.say('"This is the best surprise ever," {ghe} said with happy tears.', '"You did all this for me?" {ghe} asked.',
-          '"I love it so much," said {G}.')
-    t.say("{G} gave {H} the biggest hug in the world.", "{G} hugged {H} and {X} tight.")
-    closing(t, "They ate cake and sang songs all evening.", "{H} learned that giving is even more fun than getting.",
-            "Making someone happy made {H} happy too.")
-
-
-
 RACE_GOALS = _w("the big oak tree, the red barn, the top of the hill, the old fence, the little bridge, the end of "
                 "the path,"
                 "the big rock, the garden gate, the river, the swings")
-
-
-def plot_race(t: Teller) -> None:
-    """A race with a friend: bragging, a slip, kindness, and what winning means."""
-    t.hero(animal=t.chance(0.6))
-    t.friend()
-    t.grownup()
-    t.place()
-    t.s["goal"] = t.pick(RACE_GOALS)
-    t.s["prize"] = t.pick(_w("a shiny medal, a blue ribbon, a big cookie, a gold star, a little cup, a paper crown"))
-    shape = t.pick(("brag", "help", "lose", "practice"))
-    intro(t, 1)
-    t.say("{H} had a friend named {F}.", "{H} liked to play with {Fi}.", "{his} best friend was {F}.",
-          "{H} and {Fi} liked to run and play.")
-    if shape == "brag":
-        t.say("{F} was very fast, and {fhe} liked to tell everyone.",
-              '{F} always said, "I am the fastest in the whole {place}!"')
-    elif shape == "practice":
-        t.say("{H} was not very fast, but {he} wanted to be.", "{H} wanted to win a race one day.")
-    t.para()
-    t.say("{onday} {H} and {F} met {at_place}.", "{onday} all the friends came {to_place} for a big race.")
-    t.maybe(0.4, "{season_line}")
-    t.say('"Let\'s race to {goal}!" said {F}.', '"Who can run to {goal} first?" asked {F}.')
-    t.maybe(0.6, 'The winner would get {prize}.', '"Okay!" said {H}. {he} was ready.')
-    t.say('"Ready, set, go!" shouted {G}.', '"On your marks, get set, go!" called {G}.')
-    t.para()
-    if shape == "brag":
-        t.say("{F} ran far ahead. {F} looked back and laughed.", "{F} zoomed away like the wind.")
-        t.say('"I am so far ahead, I can stop for a nap," said {F}. {F} lay down under a tree.',
-              '{F} stopped to eat some {foods} by the path. "I have lots of time," said {F}.')
-        t.say("{H} did not stop. {he} kept going, step by step.", "{H} went slow and steady, and {he} never stopped.")
-        t.say("When {F} woke up, {H} was almost at {goal}!", "{F} looked up. {H} was already at {goal}!")
-        t.say("{H} won the race!", "{H} crossed the finish first!")
-        t.say('{F} felt silly. "You won, {H}," {fhe} said. "I should not have stopped."', "{F} learned not to brag.")
-        closing(t, "Slow and steady can win the race.", "From then on, {F} never bragged again.",
-                "{H} gave {F} a big smile, and they raced again the next day, just for fun.")
-    elif shape == "help":
-        t.say("{H} and {F} ran side by side.", "They ran as fast as their legs could go.")
-        t.say("{suddenly}, {F} tripped on a rock and fell down.", "{suddenly}, {F} slipped in the mud and fell.")
-        t.say('"Ouch!" cried {F}.', '"My leg!" {F} cried.')
-        t.say("{H} could win the race. But {H} stopped and went back.", "{H} stopped running and turned around.")
-        t.say('"Are you okay?" asked {H}. {H} helped {F} stand up.',
-              '"I will help you," said {H}, and {he} held out {his} hand.')
-        t.say("They walked to {goal} together, arm in arm.", "Together, they crossed the finish at the same time.")
-        t.say("Everyone clapped and cheered for them.", "{G} said it was the kindest race {ghe} had ever seen.")
-        closing(t, "{H} learned that being kind is better than winning.",
-                   "It did not matter who won. They were friends.",
-                "They both got {prize}.")
-    elif shape == "lose":
-        t.say("{H} ran fast, but {F} ran faster.", "{H} ran and ran, but {F} was a little bit faster.")
-        t.say("{F} got to {goal} first.", "{F} won the race.")
-        t.say("{H} felt {sad} for a moment.", "{H} wanted to cry, just a little.")
-        t.say('Then {H} smiled. "Good race, {F}!" {he} said.', '{H} took a breath. "You were so fast!" said {H}.')
-        t.say('{F} smiled back. "Let\'s race again tomorrow," said {F}.', '{F} shared {prize} with {H}.')
-        closing(t, "{H} learned that playing is fun, even when you do not win.",
-                   "Racing with a friend was the best part.",
-                "They laughed all the way home.")
-    else:
-        t.say("{H} ran fast, but {F} won.", "{H} came last, and {he} felt {sad}.")
-        t.say("So {H} practiced every day. {he} ran up the hill and down the hill.",
-              "Every morning, {H} ran {to_place} and back to get faster.")
-        t.say('"Keep going!" said {G}. "You are getting faster."', "Day by day, {H} got a little faster.")
-        t.say("The next week, they had another race.", "{soon}, it was time for a new race.")
-        t.say("This time, {H} ran so fast that {he} won!", "This time, {H} and {F} crossed the line together!")
-        closing(t, "{H} learned that practice helps you grow.", '"I did it!" shouted {H}.',
-                   "{H} felt proud of {his} hard work.")
-
 
 # Baking: (what we bake, short name, "it"/"they", how it looks when done, what goes in).
 BAKE_THINGS = (
@@ -1549,71 +825,11 @@ BAKE_THINGS = (
     ("a lemon cake", "cake", "it", "a yellow lemon cake", "flour, sugar, eggs, lemon juice"),
 )
 
-
-def plot_bake(t: Teller) -> None:
-    """Baking with a grown-up: steps, a mess or a mistake, and sharing the result."""
-    t.hero()
-    t.grownup()
-    t.pet(("dog", "puppy", "cat", "kitten"))
-    bake, short, they, done, what = t.pick(BAKE_THINGS)
-    t.s["is_ready"] = "Are they ready yet?" if they == "they" else "Is it ready yet?"
-    t.s.update(bake=bake, b=short, bthey=they, bit="them" if they == "they" else "it", done=done,
-               bwas="were" if they == "they" else "was")
-    parts = _w(what)
-    i1, i2, i3 = (parts[i] for i in sorted(t.sample(range(len(parts)), 3)))
-    t.s.update(i1=i1, i2=i2, i3=i3)
-    intro(t, t.pick((1, 2)))
-    t.maybe(0.6, "{H} loved to help in the kitchen.", "{H} always wanted to be a baker.", "{H} loved {yummy} treats.")
-    t.para()
-    t.say('{onday} {G} said, "Let\'s bake {bake} today!"', '{onday} {H} asked, "{gcall}, can we bake {bake}?"',
-          "{onday} {H} and {G} decided to bake {bake}.")
-    t.say("{H} put on a little apron and washed {his} {hands}.", '"{cheer}!" said {H}.', "{H} jumped up and down.",
-          "{H} ran to the kitchen and pulled on {his} {color} apron.")
-    t.say("{G} got out a big bowl and a wooden spoon.", "They got out a bowl, a spoon and a big pan.",
-          "{H} found the biggest bowl in the kitchen.", "{G} put a stool by the table so {H} could reach.")
-    t.say("First, they put in the {i1}. Then {H} added the {i2} and the {i3}.",
-          "{H} poured in the {i1}, and {G} added the {i2}. Then they put in some {i3}.")
-    t.say("{H} stirred and stirred until it was smooth.", "They took turns mixing. Round and round went the spoon.",
-          "{H} mixed it all with the big spoon. It was sticky and thick.", "They stirred until {H}'s arm was tired.",
-          "Stir, stir, stir! {H} did not spill a drop.")
-    t.para()
-    trouble = t.pick(("flour", "forgot", "egg", "burn", "wait"))
-    if trouble == "flour":
-        t.say("{H} poured the flour too fast. Poof! A big white cloud filled the kitchen.")
-        t.say("{H} and {G} were white from head to toe. They laughed and laughed.")
-        t.say("Then they cleaned up the mess together.")
-    elif trouble == "forgot":
-        t.say("They put the {b} in the oven. When {bthey} came out, {H} took a bite.")
-        t.say('"Yuck!" said {H}. It was not sweet at all. They forgot the sugar!')
-        t.say("{G} laughed. They made the {b} again, and this time they did not forget.")
-    elif trouble == "egg":
-        t.say("{H} picked up an egg, but it slipped. Splat! It fell on the floor.")
-        t.say("{P} the {pkind} came running to look.", "{G} said, \"That's okay. We have more eggs.\"")
-        t.say("They cleaned it up, and {H} cracked a new egg very {gently}.")
-    elif trouble == "burn":
-        t.say("They put the {b} in the oven and went to play.")
-        t.say("{oh}! They forgot to watch the clock. The edges got a little burned.")
-        t.say("{G} cut off the dark parts. The rest was still {yummy}.")
-    else:
-        t.say("They put the {b} in the oven. {H} wanted to open the oven every minute.")
-        t.say('"{is_ready}" {H} asked again and again.')
-        t.say('"Good things take time," said {G}. They played a game while they waited.')
-    t.say("{soon}, the whole house smelled {goodsmell}.", "The kitchen smelled warm and sweet.",
-          "{soon}, a {yummy} smell filled the house.")
-    t.say("{finally}, the {b} {bwas} ready. It was {done}.", "{finally}, they had {done}.")
-    t.para()
-    t.say("{H} took some to {shareto}.", "{H} shared the {b} with {shareto}.", "{H} saved some for {shareto}.")
-    t.say('"So {yummy}!" everyone said.', "Everyone said {bthey} {bwas} the best {b} ever.",
-          "Everyone smiled and asked for more.")
-    closing(t, "{H} learned that food tastes best when you share it.", "Baking with {G} was the best thing ever.",
-            "{H} could not wait to bake again.", "Even with a mess, baking was fun.")
-
-
 RANDOM.update(goodsmell=_w("so good, wonderful, sweet, warm and sweet, like a bakery"))
+
 RANDOM.update(shareto=_w(
     "the old lady next door, {his} friends, the mail carrier, {his} grandpa, the neighbors, the kids at the park,"
     "{his} teacher, the firefighters down the street, the man at the bakery, the whole family"))
-
 
 # Weather spoils a plan: the season it needs, the plan, the weather, what it spoils, a better idea, the end.
 WEATHERS: tuple[dict[str, tuple[str, ...]], ...] = (
@@ -1666,35 +882,6 @@ WEATHERS: tuple[dict[str, tuple[str, ...]], ...] = (
          end=("{soon}, the sun came out and the fog went away.", "They got there safe and sound.")),
 )
 
-
-def plot_weather(t: Teller) -> None:
-    """A plan is spoiled by the weather; a better idea turns the day around."""
-    t.hero()
-    t.grownup()
-    w = t.pick(WEATHERS)
-    t.set_season(t.pick(w["season"]))
-    plan = t.pick(w["plan"])
-    t.s["plan"] = plan.format_map(t.s)
-    t.s["plan_we"] = plan.replace("{his}", "your")
-    t.s["plan_short"] = "picnic" if "picnic" in plan else "trip" if "beach" in plan else "plan"
-    intro(t, t.pick((1, 2)))
-    t.maybe(0.5, "{season_line}", "It was {season}.")
-    t.para()
-    t.say("{onday} {H} wanted to {plan}.", '{onday} {G} said, "Today we will {plan_we}!"',
-          "{H} had a big plan for the day. {he} was going to {plan}.")
-    t.say("{H} was so excited.", '"{cheer}!" said {H}.', "{H} got ready very fast.")
-    t.say(*w["bad"])
-    t.say(*w["spoil"])
-    t.maybe(0.6, "{H} felt {sad}.", '"This is the worst day ever," said {H}.', "{H} sat down with a big frown.")
-    t.para()
-    t.say('"Don\'t be sad," said {G}. "I know what we can do."', "{G} smiled warmly.", "{G} gave {H} a hug.")
-    t.say(*w["idea"])
-    t.say(*w["end"])
-    t.maybe(0.6, "{H} laughed and laughed.", "{H} was not {sad} anymore.", "{H} forgot all about being {sad}.")
-    closing(t, "{H} learned that a change of plans can still be fun.", "Even a bad weather day can be a good day.",
-            '"Let\'s do that again," said {H}.')
-
-
 NEW_FRIEND_WAYS = (
     ("{F} was very shy and did not say much.", "{F} hid behind {fhis} mom and looked at the ground."),
     ("{F} came from far away and spoke a different language.", "{F} knew only a few words, so {fhe} mostly smiled."),
@@ -1703,51 +890,13 @@ NEW_FRIEND_WAYS = (
     ("{F} looked a little different, with spots all over.", "Some of the others laughed at {fhis} spots."),
     ("{F} wore big round glasses.", "{F} sat all alone on the steps."),
 )
+
 NEW_FRIEND_GIFTS = (
     "{F} taught {H} a song from {fhis} old home.", "{F} showed {H} how to make a paper bird.",
     "{F} knew the best game in the world, called jump the river.", "{F} could whistle like a bird.",
     "{F} showed {H} how to find four-leaf clovers.", "{F} could draw the most beautiful horses.",
     "{F} told {H} funny stories that made {him} laugh.", "{F} knew the names of all the stars.",
 )
-
-
-def plot_new_friend(t: Teller) -> None:
-    """Someone new arrives and is left out; the hero says hello; they become friends."""
-    t.hero()
-    t.friend(animal=t.animal)
-    t.grownup()
-    t.place()
-    way, shy = t.pick(NEW_FRIEND_WAYS)
-    intro(t, t.pick((1, 2)))
-    t.maybe(0.5, "{H} had many friends, but {he} always wanted one more.", "{H} liked to meet new friends.")
-    t.para()
-    if t.animal:
-        t.say("{onday} a new {fkind} named {F} came to live {at_place}.",
-              "{onday} {Fn} moved into the old house by the {place}.")
-    else:
-        t.say("{onday} a new family moved in next door. They had {a_fkind} named {F}.",
-              "{onday} a new {fkind} named {F} came to {H}'s school.")
-    t.say(way)
-    t.say(shy)
-    t.maybe(0.6, "Nobody asked {F} to play.", "{F} watched the others play, but {fhe} did not join in.")
-    t.para()
-    t.say("{H} saw {F} sitting alone. {H} remembered how it felt to be new.", "{H} looked at {F}. {F} looked {sad}.",
-          "{H} thought about how lonely {F} must be.")
-    t.say('{H} {move} over and said, "Hi! I\'m {H}. Do you want to {fav} with me?"',
-          '{H} went up to {F} with a big smile. "Hello! Do you want to be my friend?" {he} asked.',
-          '"Hi, {F}," said {H}. "Come and play with us!"')
-    t.say("{F} looked up and smiled a small smile.", '{F} nodded. "Yes, please," {fhe} said softly.',
-          '"Really?" asked {F}. {fhis} face lit up.')
-    t.say("They played together all afternoon.", "They played tag, built a fort and laughed a lot.",
-          "They {fav_past} together until it was time for dinner.")
-    t.say(*NEW_FRIEND_GIFTS)
-    t.maybe(0.6, '"That is so cool!" said {H}.', "{H} had never seen anything like it.")
-    t.para()
-    t.say("The next day, the others wanted to play with {F} too.", "{soon}, everyone wanted to be friends with {F}.",
-          "After that, {F} was not shy anymore.")
-    closing(t, "{H} learned that everyone needs a friend.", "{H} and {F} became best friends.",
-            "A new friend can be the best gift of all.", "{H} was glad {he} had said hello.")
-
 
 # What can be grown: (seeds, plant, what you get).
 PLANTS = (
@@ -1762,52 +911,6 @@ PLANTS = (
     ("lettuce seeds", "lettuce", "big green leaves of lettuce"),
     ("watermelon seeds", "watermelon plant", "a round green watermelon"),
 )
-
-
-def plot_garden(t: Teller) -> None:
-    """Planting seeds, waiting, a setback, patience, and a harvest to share."""
-    t.hero()
-    t.grownup()
-    t.set_season("spring")
-    seeds, plant, crop = t.pick(PLANTS)
-    t.s.update(seeds=seeds, plant=plant, crop=crop.format_map(t.s))
-    intro(t, 1)
-    t.para()
-    t.say("{onday} {G} gave {H} a little bag of {seeds}.",
-          '{onday} {G} said, "Let\'s plant a garden!" Then {ghe} gave {H} some {seeds}.',
-          "{onday} {H} found a packet of {seeds} in the shed.")
-    t.maybe(0.5, "{season_line}")
-    t.say("{H} dug a little hole in the dirt.", "{H} took a small shovel and dug a row of holes.")
-    t.say("{he} put the seeds in the holes and covered them with soil.", "{he} dropped in the seeds, one by one.",
-          "{he} pushed each seed into the soft ground with {his} finger.",
-          "{he} planted the seeds in a long, straight row.")
-    t.say("Then {he} gave them water from {his} little {color} watering can.", "Then {H} watered them {gently}.")
-    t.para()
-    t.say("Every morning, {H} ran outside to look. But nothing happened.",
-          "{H} waited one day, then two days, then three. Nothing!",
-          "Each day, {H} checked the dirt. It was still just dirt.",
-          "{H} looked at the garden after breakfast and after lunch. Nothing had changed.")
-    t.say('"Why is it not growing?" asked {H}.', '"Maybe my seeds are broken," said {H} {sadly}.')
-    t.say('"Seeds need sun, water and time," said {G}. "You must be patient."',
-          '{G} smiled. "Good things grow slowly," {ghe} said.')
-    t.maybe(0.5, "So {H} kept watering and waiting.", "{H} sang songs to the seeds to help them grow.")
-    t.para()
-    t.say("{finally}, one morning, {H} saw a tiny green sprout!",
-          "Then, one day, a little green leaf poked out of the ground.",
-          "One rainy morning, {H} saw two tiny leaves in the dirt.", "{finally}, something small and green came up.")
-    t.say('"{cheer}! It is growing!" shouted {H}.', "{H} jumped for joy.")
-    if t.chance(0.5):
-        t.say("But the next day, a hungry {pest} came and nibbled the leaves.",
-              "{oh}! {a_pest} was eating the little leaves.")
-        t.say("{H} and {G} made a little fence around the garden.", "{H} made a funny scarecrow with an old hat.")
-    t.say("The {plant} grew bigger and bigger.", "Week after week, the {plant} grew.")
-    t.say("By summer, {H} could pick {crop}!", "{soon}, {H} had {crop}.")
-    t.para()
-    t.say("{H} shared {his} harvest with {shareto}.", "They made {a_yummy} dinner with what {H} grew.",
-          "{H} was so proud of {his} garden.")
-    closing(t, "{H} learned that waiting is hard, but it is worth it.", "Being patient was not easy, but it paid off.",
-            "{H} planted new seeds the very next spring.")
-
 
 RANDOM.update(pest=_w("snail, bunny, bird, caterpillar, slug, mouse"))
 
@@ -1854,32 +957,6 @@ RESCUES: tuple[dict[str, tuple[str, ...]], ...] = (
          after=("It poked its head out and looked at {H}, as if to say thank you.",)),
 )
 
-
-def plot_rescue(t: Teller) -> None:
-    """The hero finds an animal in trouble and takes care of it."""
-    t.hero()
-    t.grownup()
-    t.place()
-    r = t.pick(RESCUES)
-    intro(t, t.pick((1, 2)))
-    t.maybe(0.5, "{H} loved all animals, big and small.", "{H} was very gentle with animals.")
-    t.para()
-    t.say("{onday} {H} was {fav_ing} {at_place}.", "{onday} {H} went for a walk with {G}.",
-          "{onday} {H} was playing outside.")
-    t.maybe(0.5, "{season_line}")
-    t.say(*r["find"])
-    t.say(*r["state"])
-    t.say('"{oh}! Poor little thing," said {H}.', '"Don\'t worry, I will help you," {H} whispered.',
-          "{H} knew {he} had to help.")
-    t.para()
-    t.say(*r["care"])
-    t.maybe(0.5, '"You are safe now," said {H} softly.', '"What a good helper you are," said {G}.')
-    t.say(*r["back"])
-    t.say(*r["after"])
-    closing(t, "{H} felt proud that {he} had helped.", "{H} learned that even small animals need kindness.",
-            "{H} would always remember {his} little friend.")
-
-
 RANDOM.update(petname=PET_NAMES)
 
 TREASURE_FINDS = (
@@ -1889,69 +966,15 @@ TREASURE_FINDS = (
     "a note that said the best treasure is a friend",
 )
 
-
 LANDMARKS = _w(
     "the old well, the big oak tree, the garden gate, the little bridge, the red barn, the tall gray rock,"
     "the duck pond, the broken fence, the blue shed, the apple tree, the old swing, the mailbox, the bird bath,"
     "the wood pile, the hollow log, the big sunflower, the stone wall, the chicken coop, the willow tree"
 )
+
 TREASURE_BOXES = _w("a little wooden box, an old tin box, a small red chest, a metal box with a rusty lock, a shoe "
                     "box wrapped in tape,"
                     "a round cookie tin, a jar with a lid")
-
-
-def plot_treasure(t: Teller) -> None:
-    """A map, a treasure hunt with a friend, a lost clue, and a treasure."""
-    t.hero()
-    t.friend()
-    t.grownup()
-    t.s["loot"] = t.pick(TREASURE_FINDS).format_map(t.s)
-    l1, l2, l3 = t.sample(LANDMARKS, 3)
-    t.s.update(l1=l1, l2=l2, l3=l3, box=t.pick(TREASURE_BOXES))
-    intro(t, t.pick((1, 2)))
-    t.maybe(0.5, "{H} loved stories about pirates and treasure.", "{H} always wanted to find a real treasure.",
-            "{H} liked to pretend {he} was a brave explorer.")
-    t.para()
-    t.say("{onday} {H} found an old map {mapspot}.",
-          "{onday} a rolled-up paper fell out of a book. It was a treasure map!",
-          "{onday} {H} found a folded paper {mapspot}. It was a map!")
-    t.say("On the map, there was a big red X.", "The map had a path of dots and a big X at the end.",
-          "There were little drawings on it and a big X in one corner.", "The map showed {l1}, {l2} and a big black X.")
-    t.say('"A treasure map!" {H} shouted. {H} ran to show {Fi}.', "{H} showed the map to {Fi}.",
-          "{H} ran next door to get {Fi}.", '"Look what I found!" {H} said to {Fi}.')
-    t.say('"Let\'s find the treasure!" said {F}.', '"What are we waiting for?" said {F}.',
-          '"Wow! Let\'s go!" said {F}.',
-          "{F}'s eyes got big. \"A real treasure hunt!\" {fhe} said.")
-    t.para()
-    t.maybe(0.4, "{season_line}")
-    t.say("The map said to start at {l1}.", "First, the map showed {l1}.", "The first dot on the map was {l1}.")
-    t.say("From there, they walked {num} big steps to {l2}.", "They followed the path to {l2}.",
-          "Next, they went to {l2}, hopping over puddles on the way.", "Then they counted {num} steps toward {l2}.")
-    t.say('{notespot}, they found a note. It said: "Look {near} {l3}."',
-          'There was a note {notespot2}. It said: "Go to {l3}."',
-          '{F} found a clue {notespot2}. It said: "The treasure is {near} {l3}."')
-    if t.chance(0.5):
-        t.say("{suddenly}, a gust of wind blew the map out of {H}'s hand! It flew into the pond.",
-              "{oh}! {F} dropped the map in a puddle, and the ink ran.",
-              "{suddenly}, a goat came by and ate the corner of the map!")
-        t.say('"Now we will never find it," said {F}.', '"What will we do now?" asked {H}.',
-              "For a moment, nobody said a word.")
-        t.say("But {H} had looked at the map many times. {H} remembered the way!",
-              "{F} remembered the big X. It was {near} {l3}!",
-              "{H} closed {his} eyes and thought hard. Then {he} remembered the note.")
-    t.para()
-    t.say("They dug and dug with a little shovel. Clunk! They hit {box}.", "Under some leaves, they found {box}.",
-          "{near_cap} {l3}, the ground looked soft. They dug with their {hands} and found {box}.",
-          "They looked and looked. {finally}, {H} saw {box} hidden in the grass.")
-    t.say("Inside, they found {loot}!", "They opened it and found {loot}.",
-          "Slowly, they lifted the lid. Inside was a big surprise: {loot}.")
-    t.say('"{cheer}! We found it!" they shouted.', "They jumped up and down.", "They danced around in a circle.",
-          "{H} and {F} gave each other a high five.")
-    t.maybe(0.6, "{G} came out and smiled. {G} had made the treasure hunt just for them.",
-            '{G} winked. "I wonder who hid that," {ghe} said.', "Later, they found out that {G} had hidden the box.")
-    closing(t, "{H} and {F} shared the treasure.", "The best part was finding it together.",
-            "The next day, {H} and {F} made a treasure map for {G}.", "It was the best treasure hunt ever.")
-
 
 RANDOM.update(
     near=_w("near, under, behind, next to"),
@@ -1960,75 +983,6 @@ RANDOM.update(
     notespot2=_w("under a flower pot, in a crack in the wall, under a flat stone, tied to a branch, inside an old "
                  "boot"),
 )
+
 RANDOM.update(mapspot=_w("in the attic, in a bottle on the beach, under {his} pillow, behind the old shed, inside a "
                          "book"))
-
-
-PLOTS: tuple[Callable[[Teller], None], ...] = (
-    plot_lost, plot_share, plot_fear, plot_help, plot_trip, plot_broken, plot_lesson, plot_surprise,
-    plot_race, plot_bake, plot_weather, plot_new_friend, plot_garden, plot_rescue, plot_treasure,
-)
-
-
-# ----------------------------------------------------------------------------- public API
-
-def generate_story(rng: random.Random) -> str:
-    """One story of MIN_WORDS..MAX_WORDS words; paragraphs are separated by single newlines."""
-    for _ in range(200):
-        t = Teller(rng)
-        rng.choice(PLOTS)(t)
-        text = t.text()
-        if MIN_WORDS <= count_words(text) <= MAX_WORDS:
-            return text
-    raise RuntimeError("could not write a story of the right length")  # pragma: no cover
-
-
-def generate_stories(n: int, seed: int = 0, start: int = 0) -> list[str]:
-    """Stories start .. start+n-1 of corpus `seed`; story i depends only on (seed, i)."""
-    if n < 0 or start < 0:
-        raise BabyLlamaError(f"n={n}, start={start}: both must be >= 0")
-    return [generate_story(random.Random(f"babyllama-stories-{seed}-{i}")) for i in range(start, start + n)]
-
-
-def write_stories(path: str | Path, n: int, seed: int = 0, delimiter: str = DELIMITER) -> list[str]:
-    """Write `n` stories in the TinyStories layout (each story, then a line with `delimiter`), atomically."""
-    stories = generate_stories(n, seed)
-    with atomic_path(path) as tmp:
-        tmp.write_text(format_stories(stories, delimiter), encoding="utf-8")
-    return stories
-
-
-def format_stories(stories: list[str], delimiter: str = DELIMITER) -> str:
-    return "".join(f"{s}\n{delimiter}\n" for s in stories)
-
-
-# ----------------------------------------------------------------------------- CLI
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n", type=int, default=20000, help="number of stories (default 20000)")
-    parser.add_argument("--seed", type=int, default=0, help="corpus seed; story i depends only on (seed, i)")
-    parser.add_argument("--out", default="-", help="output text file, or '-' for stdout (default)")
-    parser.add_argument("--delimiter", default=DELIMITER, help=f"line written after each story (default {DELIMITER})")
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.n < 0:
-        raise BabyLlamaError(f"--n {args.n}: the number of stories must be >= 0")
-    if not args.delimiter or "\n" in args.delimiter:
-        raise BabyLlamaError("--delimiter: must be a non-empty single line")
-    start = time.perf_counter()
-    if args.out == "-":
-        stories = generate_stories(args.n, args.seed)
-        sys.stdout.write(format_stories(stories, args.delimiter))
-        sys.stdout.flush()
-    else:
-        out = Path(args.out)
-        if out.is_dir():
-            raise BabyLlamaError(f"{out}: is a folder; give a file path for --out")
-        stories = write_stories(out, args.n, args.seed, args.delimiter)
-    words = [w for s in stories for w in s.split()]
-    distinct = len({m.lower() for m in re.findall(r"[A-Za-z]+(?:'[a-z]+)?", " ".join(stories))})
-    where = "stdout" if args.out == "-" else args.out
-    print(f"stories: {len(stories)} stories, {len(words)} words, {distinct} distinct words, "
-          f"{time.perf_counter() - start:.1f} s -> {where}", file=sys.stderr)
-    return 0

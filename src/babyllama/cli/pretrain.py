@@ -5,11 +5,13 @@
     babyllama pretrain --resume runs/quickstart                 # continue after Ctrl-C or a crash
     babyllama pretrain --resume runs/quickstart optim.max_steps=4000   # ... and train longer
     torchrun --nproc_per_node 2 -m babyllama pretrain --config recipes/quickstart.toml
+
+Exit code 0 when the run finished; 128 + the signal's number when Ctrl-C (130) or SIGTERM (143)
+stopped it after saving a checkpoint.
 """
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from babyllama.config import config_help, load_config
 from babyllama.utils.io import BabyLlamaError
@@ -28,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from babyllama.train.loop import train
+    from babyllama.train.loop import resume_config, train
 
     if args.resume:
         if args.config:
@@ -36,12 +38,10 @@ def run(args: argparse.Namespace) -> int:
                                  "section.key=value overrides")
         if args.overwrite:
             raise BabyLlamaError("--resume and --overwrite contradict each other; choose one")
-        run_dir = Path(args.resume)
-        if not (run_dir / "config.toml").is_file():
-            raise BabyLlamaError(f"{run_dir}: no run to resume (config.toml missing)")
-        cfg = load_config(run_dir / "config.toml", args.overrides)
-        cfg.train.run_dir = str(run_dir)
+        cfg = resume_config(args.resume, args.overrides)
     else:
         cfg = load_config(args.config, args.overrides)
     result = train(cfg, resume=bool(args.resume), overwrite=args.overwrite, quiet=args.quiet)
-    return 130 if result.interrupted else 0
+    if not result.interrupted:
+        return 0
+    return 128 + result.stop_signal if result.stop_signal else 130

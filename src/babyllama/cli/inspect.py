@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from babyllama.interop.detect import inspect
+from babyllama.loading import inspect
 
 
 def format_report(info: dict) -> str:
