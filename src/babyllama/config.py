@@ -100,7 +100,7 @@ class TrainSection:
                          check="nonneg")
     keep_checkpoints: int = _f(2, "keep only the newest K checkpoints", check="pos")
     seed: int = _f(1337, "seed for model init, data order and dropout", check="nonneg")
-    device: str = _f("auto", "auto = cuda, else mps, else cpu", choices=("auto", "cpu", "cuda", "mps"))
+    device: str = _f("auto", "auto = cuda, else mps, else cpu; or cpu, cuda, cuda:N, mps", check="device")
     precision: str = _f("auto", "auto = bf16 on CUDA if supported, else fp32; fp16 needs CUDA",
                         choices=("auto", "fp32", "bf16", "fp16"))
     compile: bool = _f(False, "torch.compile the model (skipped with a warning if it fails on CPU)")
@@ -195,6 +195,8 @@ def _check(f: dataclasses.Field, value: Any) -> str | None:
         return None
     if choices and value not in choices:
         return f"must be one of {', '.join(repr(c) for c in choices)}, got {value!r}"
+    if check == "device" and not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", str(value)):
+        return f"must be auto, cpu, cuda, cuda:N or mps, got {value!r}"
     for v in value if isinstance(value, tuple) else (value,):
         if check == "pos" and not v > 0:
             return f"must be > 0, got {value!r}"

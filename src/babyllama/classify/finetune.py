@@ -236,7 +236,7 @@ def loop_config(cfg: FinetuneConfig, steps: int, seed: int, device: torch.device
         cfg.weight_decay
     o.grad_clip, o.schedule, o.warmup_steps, o.max_steps, o.min_lr = cfg.grad_clip, "constant", 0, steps, None
     t = tc.train
-    t.run_dir, t.seed, t.device, t.precision = run_dir, seed, device.type, "fp32"
+    t.run_dir, t.seed, t.device, t.precision = run_dir, seed, str(device), "fp32"
     t.eval_every, t.save_every, t.num_samples, t.keep_checkpoints = 0, 0, 0, 1
     t.log_every = max(1, math.ceil(steps / max(cfg.epochs, 1)))  # one metrics line per epoch
     return tc

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 from pathlib import Path
 from typing import Iterator
 
@@ -90,30 +89,25 @@ def cli_threads(args: argparse.Namespace, model: torch.nn.Module, auto_small: bo
 
 def read_prompts(path: str | Path, field_name: str = "prompt") -> list[str]:
     """Prompts from a text file (one per non-blank line; `\\n` escapes allowed) or JSONL (`field_name`)."""
+    from babyllama.data.sources import iter_jsonl
+
     p = Path(path)
     if not p.is_file():
         raise BabyLlamaError(f"{p}: prompts file not found")
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise BabyLlamaError(f"{p}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
     prompts = []
-    jsonl = p.suffix.lower() in (".jsonl", ".json")
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        if jsonl:
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise BabyLlamaError(f"{p}:{n}: invalid JSON ({e.msg})") from None
-            if not isinstance(obj, dict) or field_name not in obj or not isinstance(obj[field_name], str):
+    if p.suffix.lower() in (".jsonl", ".json"):
+        for n, obj in iter_jsonl(p):
+            if not isinstance(obj.get(field_name), str):
                 raise BabyLlamaError(f"{p}:{n}: no string field {field_name!r}; pass --prompt-field NAME")
             if not obj[field_name].strip():
                 raise BabyLlamaError(f"{p}:{n}: field {field_name!r} is empty")
             prompts.append(obj[field_name])
-        else:
-            prompts.append(line.replace("\\n", "\n"))
+    else:
+        try:
+            lines = p.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as e:
+            raise BabyLlamaError(f"{p}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
+        prompts = [line.replace("\\n", "\n") for line in lines if line.strip()]
     if not prompts:
         raise BabyLlamaError(f"{p}: no prompts in the file (it is empty or blank)")
     return prompts
