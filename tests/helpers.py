@@ -28,3 +28,18 @@ def noisy_model(seed: int = 0, **config):
         for p in model.parameters():
             p.normal_(0, 0.3)
     return model
+
+
+def tiny_stories_data(root, n_docs: int = 200, seed: int = 0):
+    """A prepared data folder (vocab 300, 10% validation) of short made-up stories under `root`."""
+    import random
+
+    from babyllama.data.prepare import prepare
+
+    rng = random.Random(seed)
+    names, things = ["Tom", "Lily", "Sam", "Mia"], ["ball", "cat", "kite", "cake", "boat"]
+    docs = [f"Once upon a time, {rng.choice(names)} had a {rng.choice(things)}. They played all day and "
+            f"were happy." for _ in range(n_docs)]
+    (root / "docs.txt").write_text("\n<|endoftext|>\n".join(docs))
+    prepare([root / "docs.txt"], root / "prepared", vocab_size=300, progress=False, val_fraction=0.1)
+    return root / "prepared"

@@ -337,6 +337,21 @@ def test_context_limit_and_truncation():
         generate(model, tok, ["y" * 60], max_new_tokens=10, truncate="error")
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_rows_reaching_the_context_end_at_different_steps_match_running_alone(fast):
+    # prompts of 11, 21 and 23 tokens (BOS included) in one batch, context 40, 25 new tokens: the first
+    # stops at max_new_tokens, the others at the context end, two steps apart (this used to raise
+    # IndexError in the fast step's rotary table once the earliest row passed the context end)
+    model, tok = tiny(max_seq_len=40), ByteTok()
+    prompts = ["a" * 10, "bc" * 10, "d" * 22]
+    together = generate(model, tok, prompts, max_new_tokens=25, ignore_eos=True, fast=fast)
+    assert [r.finish_reason for r in together] == ["length", "context", "context"]
+    assert [len(r.prompt_tokens) + len(r.tokens) for r in together] == [36, 40, 40]
+    for p, r in zip(prompts, together):
+        alone = generate(model, tok, [p], max_new_tokens=25, ignore_eos=True, fast=fast)[0]
+        assert r.tokens == alone.tokens and r.finish_reason == alone.finish_reason
+
+
 @pytest.mark.parametrize("bad, name", [
     ({"top_p": 0.0}, "top_p"), ({"top_p": 1.5}, "top_p"), ({"num_beams": 0}, "num_beams"),
     ({"temperature": -1.0}, "temperature"), ({"max_new_tokens": 0}, "max_new_tokens"),

@@ -69,6 +69,10 @@ class DataSection:
     shuffle: bool = _f(True, "visit training windows in a seeded random order each epoch")
     train_split: str = _f("train", "split name used for training")
     val_split: str = _f("val", "split name used for validation loss and bits per byte")
+    mixture: str = _f("", "train on several prepared folders by weight, 'DIR=W, DIR=W' (sampled per sequence); "
+                      "'' = data_dir alone")
+    val_sets: str = _f("", "extra named validation sets 'NAME=DIR, NAME=DIR' (their val_split), each logged as "
+                       "val/NAME/loss and val/NAME/bpb")
 
 
 @dataclass
@@ -86,6 +90,8 @@ class OptimSection:
     warmup_steps: int = _f(100, "steps of linear warmup from 0 to lr", check="nonneg")
     max_steps: int = _f(2000, "optimizer steps in the whole run", check="pos")
     min_lr: float | None = _f(None, "learning rate at the end of decay; none = lr * 0.1", check="nonneg")
+    old_lr_scale: float = _f(1.0, "learning-rate factor for the init_from model's parameters (all but the rows "
+                             "`babyllama extend` added); 1 = off", check="nonneg")
 
 
 @dataclass
@@ -112,6 +118,27 @@ class TrainSection:
     sample_top_k: int = _f(40, "sample among the k most likely tokens (0 = all)", check="nonneg")
     init_from: str | None = _f(None, "model folder to start from (continual pretraining; its architecture "
                                      "replaces [model] except dropout); none = random init")
+    new_rows_only_steps: int = _f(0, "first N steps train only the embedding/output rows `babyllama extend` added "
+                                     "to the init_from model (0 = off)", check="nonneg")
+    tensorboard: bool = _f(False, "also write TensorBoard event files to run_dir/tensorboard (needs the "
+                                  "tensorboard package: pip install 'babyllama[logging]')")
+    wandb: bool = _f(False, "also log to Weights & Biases (needs wandb installed and logged in)")
+    wandb_project: str = _f("babyllama", "Weights & Biases project name when train.wandb = true")
+
+
+@dataclass
+class AlignSection:
+    """Chat finetuning: `babyllama sft` and `babyllama dpo` (data files, DPO loss)."""
+    train_files: str = _f("", "conversations (sft) or preference pairs (dpo): JSON/JSONL files, comma-separated")
+    val_files: str = _f("", "held-out files of the same kind, comma-separated ('' = no validation)")
+    max_train_examples: int = _f(0, "use at most this many training examples per file (0 = all)", check="nonneg")
+    max_val_examples: int = _f(0, "use at most this many held-out examples per file (0 = all)", check="nonneg")
+    beta: float = _f(0.1, "DPO: strength of the pull toward the reference model", check="pos")
+    label_smoothing: float = _f(0.0, "DPO: assumed share of flipped preference labels (conservative DPO)",
+                                check="prob")
+    loss: str = _f("sigmoid", "DPO loss: sigmoid (DPO) or ipo", choices=("sigmoid", "ipo"))
+    nll_weight: float = _f(0.0, "DPO: weight of an added cross-entropy term on the chosen answers (RPO; 0 = off)",
+                           check="nonneg")
 
 
 @dataclass
@@ -120,6 +147,7 @@ class TrainConfig:
     data: DataSection = field(default_factory=DataSection)
     optim: OptimSection = field(default_factory=OptimSection)
     train: TrainSection = field(default_factory=TrainSection)
+    align: AlignSection = field(default_factory=AlignSection)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)
@@ -130,7 +158,7 @@ class TrainConfig:
 
 
 SECTIONS: dict[str, type] = {"model": ModelSection, "data": DataSection, "optim": OptimSection,
-                             "train": TrainSection}
+                             "train": TrainSection, "align": AlignSection}
 
 
 # ---------------------------------------------------------------- parsing values

@@ -106,6 +106,47 @@ def unwrap_model(module: nn.Module) -> "Llama":
     return getattr(module, "_orig_mod", module)
 
 
+@torch.no_grad()
+def resize_vocab(model: "Llama", new_size: int, init_rows=None) -> "Llama":
+    """Grow the model's vocabulary to `new_size` rows in place (tied or untied); returns the model.
+
+    Rows 0..V-1 of the embedding and output matrices are kept exactly. `init_rows` sets the new rows
+    V..new_size-1: a list with one entry per new row, each a list of old ids whose rows are averaged
+    (in each matrix separately, so untied output rows average output rows), an empty entry meaning the
+    mean of all old rows; or a (new_size - V, dim) tensor used for both matrices; None: every new row
+    is the mean of all old rows.
+    """
+    old = model.config.vocab_size
+    n_new = new_size - old
+    if n_new < 0:
+        raise ValueError(f"resize_vocab only grows the vocabulary: {new_size} < {old}")
+    if isinstance(init_rows, torch.Tensor) and tuple(init_rows.shape) != (n_new, model.config.dim):
+        raise ValueError(f"init_rows must have shape ({n_new}, {model.config.dim}), got {tuple(init_rows.shape)}")
+    if init_rows is not None and not isinstance(init_rows, torch.Tensor) and len(init_rows) != n_new:
+        raise ValueError(f"init_rows must have one entry per new row ({n_new}), got {len(init_rows)}")
+
+    def grown(weight: torch.Tensor) -> torch.Tensor:
+        if isinstance(init_rows, torch.Tensor):
+            rows = init_rows.to(weight)
+        else:
+            mean = weight.mean(0)
+            rows = torch.stack([weight[list(ids)].mean(0) if ids else mean
+                                for ids in (init_rows or [()] * n_new)]) if n_new else weight[:0]
+        return torch.cat([weight, rows])
+
+    emb = model.tok_embeddings.weight
+    model.tok_embeddings = nn.Embedding(new_size, model.config.dim, device=emb.device, dtype=emb.dtype)
+    model.tok_embeddings.weight.copy_(grown(emb))
+    out = model.output.weight
+    model.output = nn.Linear(model.config.dim, new_size, bias=False, device=out.device, dtype=out.dtype)
+    if model.config.tie_embeddings:
+        model.output.weight = model.tok_embeddings.weight
+    else:
+        model.output.weight.copy_(grown(out))
+    model.config.vocab_size = new_size
+    return model
+
+
 class ModelOutput(NamedTuple):
     logits: torch.Tensor  # (B, T, vocab) float32
     hidden: torch.Tensor  # (B, T, dim) final hidden states after the last norm

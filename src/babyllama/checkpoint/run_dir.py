@@ -8,6 +8,8 @@
     run_dir/checkpoints/latest         text file naming the newest complete checkpoint
     run_dir/model/                     the final model folder
     run_dir/loss.png, samples.txt      the loss plot and the samples printed during training
+    run_dir/record.json                the run record (report/records.py): setup, metrics, evaluations
+    run_dir/tensorboard/               TensorBoard event files, with train.tensorboard = true
 
 A model that is not a Llama (a classifier, say) has no config to write: its checkpoint folder holds
 only its plain state_dict as model.safetensors (see save_module_weights / load_module_weights).
@@ -37,8 +39,9 @@ if TYPE_CHECKING:
     from babyllama.tokenizers import Tokenizer
 
 CONFIG_FILE, METRICS_FILE, LOSS_PLOT, SAMPLES_FILE = "config.toml", "metrics.jsonl", "loss.png", "samples.txt"
-MODEL_DIR, CHECKPOINTS_DIR = "model", "checkpoints"
-RUN_FILES = (CONFIG_FILE, METRICS_FILE, CHECKPOINTS_DIR, MODEL_DIR, LOSS_PLOT, SAMPLES_FILE)
+MODEL_DIR, CHECKPOINTS_DIR, RECORD_FILE, TENSORBOARD_DIR = "model", "checkpoints", "record.json", "tensorboard"
+RUN_FILES = (CONFIG_FILE, METRICS_FILE, CHECKPOINTS_DIR, MODEL_DIR, LOSS_PLOT, SAMPLES_FILE, RECORD_FILE,
+             TENSORBOARD_DIR)
 STEP_DIR = re.compile(r"^step_(\d+)$")
 # what babyllama.utils.io's atomic writes leave when killed: ".NAME.XXXX.tmp" and ".NAME.PID.old"
 TEMPORARY = re.compile(r"^\.(.+)\.[^.]+\.tmp$")

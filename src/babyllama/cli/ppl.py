@@ -5,6 +5,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 
 from babyllama.cli.common import add_device_argument, add_threads_argument, cli_threads, device_from_args
 from babyllama.eval.perplexity import evaluate
@@ -33,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop after the documents (for --format whole: ~1 MB blocks) holding this many tokens")
     parser.add_argument("--out", help="write the result as JSON here")
     parser.add_argument("--per-doc-out", help="document mode: write one JSON line per document here")
+    parser.add_argument("--record", metavar="RUN_DIR",
+                        help="also append the result to RUN_DIR/record.json (the run record reports read)")
     add_device_argument(parser)
     add_threads_argument(parser, auto_small=False)
     parser.add_argument("--quiet", action="store_true")
@@ -41,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.per_doc_out and args.mode != "document":
         raise BabyLlamaError("--per-doc-out needs --mode document")
+    if args.record and not os.path.isdir(args.record):
+        raise BabyLlamaError(f"--record {args.record}: run folder not found")
     model, tok = load(args.model, args.tokenizer, device_from_args(args))
     with contextlib.ExitStack() as stack:
         stack.enter_context(cli_threads(args, model, auto_small=False))
@@ -58,8 +63,12 @@ def run(args: argparse.Namespace) -> int:
                        max_tokens=args.max_tokens, keep_blank_lines=args.keep_blank_lines,
                        on_document=on_document, progress=not args.quiet)
     print(res.summary())
+    d = res.to_dict()
+    d.update(model=str(args.model), data=str(args.data), split=args.split, format=args.format)
     if args.out:
-        d = res.to_dict()
-        d.update(model=str(args.model), data=str(args.data), split=args.split, format=args.format)
         atomic_write_json(args.out, d)
+    if args.record:
+        from babyllama.report.records import add_evaluation
+
+        add_evaluation(args.record, "ppl", d)
     return 0

@@ -12,8 +12,9 @@ stopped it after saving a checkpoint.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from babyllama.config import config_help, load_config
+from babyllama.config import TrainConfig, config_help, load_config
 from babyllama.utils.io import BabyLlamaError
 
 
@@ -29,8 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar, samples or log lines")
 
 
-def run(args: argparse.Namespace) -> int:
-    from babyllama.train.loop import resume_config, train
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's config: RUN_DIR/config.toml with --resume, else --config; overrides on top."""
+    from babyllama.train.loop import resume_config
 
     if args.resume:
         if args.config:
@@ -38,10 +40,19 @@ def run(args: argparse.Namespace) -> int:
                                  "section.key=value overrides")
         if args.overwrite:
             raise BabyLlamaError("--resume and --overwrite contradict each other; choose one")
-        cfg = resume_config(args.resume, args.overrides)
-    else:
-        cfg = load_config(args.config, args.overrides)
-    result = train(cfg, resume=bool(args.resume), overwrite=args.overwrite, quiet=args.quiet)
+        return resume_config(args.resume, args.overrides)
+    return load_config(args.config, args.overrides)
+
+
+def exit_code(result: Any) -> int:
+    """0 when the run finished; 128 + the signal's number when a signal stopped it."""
     if not result.interrupted:
         return 0
     return 128 + result.stop_signal if result.stop_signal else 130
+
+
+def run(args: argparse.Namespace) -> int:
+    from babyllama.train.loop import train
+
+    cfg = config_from_args(args)
+    return exit_code(train(cfg, resume=bool(args.resume), overwrite=args.overwrite, quiet=args.quiet))

@@ -17,6 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="corpus seed; story i depends only on (seed, i)")
     parser.add_argument("--out", default="-", help="output text file, or '-' for stdout (default)")
     parser.add_argument("--delimiter", default=DELIMITER, help=f"line written after each story (default {DELIMITER})")
+    parser.add_argument("--instructions", metavar="DIR",
+                        help="instead, write verifiable story instructions to DIR: sft_train.jsonl and "
+                             "pairs_train.jsonl (--n of them), eval.jsonl and pairs_val.jsonl (--n-eval held out)")
+    parser.add_argument("--n-eval", type=int, default=200, help="held-out instructions with --instructions (default 200)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,6 +29,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.delimiter or "\n" in args.delimiter:
         raise BabyLlamaError("--delimiter: must be a non-empty single line")
     start = time.perf_counter()
+    if args.instructions:
+        from babyllama.data.stories.instructions import write_instruction_files
+
+        counts = write_instruction_files(args.instructions, args.n, args.n_eval, args.seed)
+        print(f"instructions: {', '.join(f'{k} {v}' for k, v in counts.items())}, {time.perf_counter() - start:.1f} s "
+              f"-> {args.instructions}", file=sys.stderr)
+        return 0
     if args.out == "-":
         stories = generate_stories(args.n, args.seed)
         sys.stdout.write(format_stories(stories, args.delimiter))

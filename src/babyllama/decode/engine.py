@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from babyllama.decode.beam import beam_search
-from babyllama.decode.processors import LogitsProcessor, token_stats
+from babyllama.decode.processors import LogitsProcessor, token_stats, top_alternatives
 from babyllama.decode.settings import GenerationConfig, GenerationResult, SettingError
 from babyllama.decode.steps import Row, prefill, step_function, stop_token_set
 from babyllama.decode.text import RowText
@@ -18,22 +18,28 @@ from babyllama.tokenizers import check_vocab
 from babyllama.utils.io import BabyLlamaError
 
 StreamFn = Callable[[int, str], None]  # (result index, new text)
+# (result index, token id, log p or None, top alternatives or None): each kept token, as it is chosen
+TokenFn = Callable[[int, int, "float | None", "list[tuple[int, float]] | None"], None]
 
 
 @torch.inference_mode()
 def _run_batch(model: Llama, rows: list[Row], cfg: GenerationConfig, stop_ids: set[int], texts: list[RowText] | None,
-               stream: StreamFn | None, generator: torch.Generator | None, pad_id: int, fast: bool) -> None:
+               stream: StreamFn | None, generator: torch.Generator | None, pad_id: int, fast: bool,
+               on_token: TokenFn | None = None) -> None:
     """Greedy or sampled decoding of a batch of rows (filled in place)."""
     steps = max(r.limit for r in rows)
     logits, cache, keys, positions = prefill(model, rows, steps, pad_id)
     step = step_function(model, fast)
     proc = LogitsProcessor(cfg, [r.prompt_ids for r in rows], logits.shape[-1], logits.device, generator)
     active = list(range(len(rows)))
+    live = torch.ones_like(positions)  # 1 while a row decodes; a finished row keeps its last position
     for _ in range(steps):
         tokens = proc.choose(proc.penalise(logits))
         ids = tokens.tolist()
+        lps = tops = None
         if cfg.logprobs:
             lps, ents = token_stats(logits, tokens)
+            tops = top_alternatives(logits, cfg.top_logprobs) if cfg.top_logprobs else None
         still = []
         for i in active:
             r, t = rows[i], ids[i]
@@ -44,6 +50,10 @@ def _run_batch(model: Llama, rows: list[Row], cfg: GenerationConfig, stop_ids: s
                 if cfg.logprobs:
                     r.logprobs.append(lps[i])
                     r.entropies.append(ents[i])
+                    if tops is not None:
+                        r.top.append(tops[i])
+                if on_token is not None:
+                    on_token(i, t, None if lps is None else lps[i], None if tops is None else tops[i])
                 if texts is not None and (texts[i].stops or stream is not None):
                     tx = texts[i]
                     text = tx.text(r.tokens)
@@ -58,7 +68,9 @@ def _run_batch(model: Llama, rows: list[Row], cfg: GenerationConfig, stop_ids: s
                     r.finish = r.limit_reason
             if r.finish is None:
                 still.append(i)
-            elif stream is not None and texts is not None:
+                continue
+            live[i] = 0  # its later positions could pass the context's end (rows stop at different steps)
+            if stream is not None and texts is not None:
                 if r.text is None:
                     r.text = texts[i].text(r.tokens)
                 piece = texts[i].new_piece(r.text, final=True)
@@ -69,7 +81,7 @@ def _run_batch(model: Llama, rows: list[Row], cfg: GenerationConfig, stop_ids: s
             break
         proc.push(tokens, ids)
         logits = step(tokens, positions, cache, None if keys is None else keys[:, :cache.length + 1])
-        positions += 1
+        positions += live
 
 
 def _encode_prompts(tokenizer: Any, prompts: Sequence[str | Sequence[int]], cfg: GenerationConfig
@@ -112,18 +124,21 @@ def _result(row: Row, pi: int, si: int, ptext: str | None, text: RowText | None,
     return GenerationResult(prompt=ptext, prompt_tokens=row.prompt_ids, tokens=row.tokens, text=row.text,
                             finish_reason=row.finish or row.limit_reason, prompt_index=pi, sample_index=si,
                             logprobs=row.logprobs if cfg.logprobs else None,
-                            entropies=row.entropies if cfg.logprobs else None, score=row.score)
+                            entropies=row.entropies if cfg.logprobs else None, score=row.score,
+                            top_logprobs=row.top if cfg.top_logprobs else None)
 
 
 @torch.inference_mode()
 def generate(model: Llama, tokenizer: Any, prompts: str | Sequence[str] | Sequence[Sequence[int]],
              config: GenerationConfig | None = None, *, batch_size: int = 32, stream: StreamFn | None = None,
-             fast: bool = True, **overrides: Any) -> list[GenerationResult]:
+             fast: bool = True, on_token: TokenFn | None = None, **overrides: Any) -> list[GenerationResult]:
     """Generate continuations of `prompts` (text, or token id lists used as given).
 
     Returns one result per prompt and sample, ordered by prompt then sample
     (`num_return_sequences` per prompt). `stream(i, text)` receives each result's text as it grows
-    (greedy and sampling only). Settings come from `config`, with keyword overrides on top, e.g.
+    (greedy and sampling only); `on_token(i, id, logprob, top)` receives each kept token as it is
+    chosen, with its log-prob and top alternatives when logprobs / top_logprobs are on (greedy and
+    sampling only). Settings come from `config`, with keyword overrides on top, e.g.
     `generate(model, tok, "Once", temperature=0.8, max_new_tokens=50)`.
     """
     cfg = config or GenerationConfig()
@@ -135,7 +150,7 @@ def generate(model: Llama, tokenizer: Any, prompts: str | Sequence[str] | Sequen
         prompts = [prompts]  # type: ignore[list-item]
     if not prompts:
         raise SettingError("no prompts given")
-    if stream is not None and cfg.num_beams > 1:
+    if (stream is not None or on_token is not None) and cfg.num_beams > 1:
         raise SettingError("streaming works with greedy decoding and sampling, not beam search")
     if (cfg.stop or stream is not None) and tokenizer is None:
         raise SettingError("stop strings and streaming need a tokenizer")
@@ -186,7 +201,8 @@ def generate(model: Llama, tokenizer: Any, prompts: str | Sequence[str] | Sequen
                 rows = [jobs[j][3] for j in chunk]
                 texts = [texts_all[j] for j in chunk] if tokenizer is not None else None
                 sfn = None if stream is None else (lambda i, s, chunk=chunk: stream(chunk[i], s))
-                _run_batch(model, rows, cfg, stop_ids, texts, sfn, generator, pad_id, fast)
+                tfn = None if on_token is None else (lambda i, *a, chunk=chunk: on_token(chunk[i], *a))
+                _run_batch(model, rows, cfg, stop_ids, texts, sfn, generator, pad_id, fast, tfn)
             for j, (pi, si, ptext, row) in enumerate(jobs):
                 results.append(_result(row, pi, si, ptext, texts_all[j], cfg))
     finally:

@@ -105,6 +105,12 @@ def token_stats(logits: torch.Tensor, tokens: torch.Tensor) -> tuple[list[float]
     return chosen.tolist(), entropy.tolist()
 
 
+def top_alternatives(logits: torch.Tensor, k: int) -> list[list[tuple[int, float]]]:
+    """The k most likely tokens of softmax(logits) per row, as (token id, log p), most likely first."""
+    values, ids = logits.float().log_softmax(-1).topk(min(k, logits.shape[-1]), dim=-1)
+    return [list(zip(i, v)) for i, v in zip(ids.tolist(), values.tolist())]
+
+
 class LogitsProcessor:
     """Penalties, n-gram bans and the greedy / sampling choice for a batch of rows."""
 

@@ -36,6 +36,7 @@ class GenerationConfig:
     ignore_eos: bool = False
     seed: int | None = None
     logprobs: bool = False  # per-token log-probabilities and entropies of the model's distribution
+    top_logprobs: int = 0  # with logprobs: also the k most likely tokens and their log-probs at each step
     add_bos: bool = True
     truncate: str = "left"  # prompts too long for the context: "left" (warn, keep the end) or "error"
 
@@ -55,7 +56,8 @@ class GenerationConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
                 raise bad(name, "must be a finite number")
-        for name in ("max_new_tokens", "top_k", "no_repeat_ngram_size", "num_beams", "num_return_sequences"):
+        for name in ("max_new_tokens", "top_k", "no_repeat_ngram_size", "num_beams", "num_return_sequences",
+                     "top_logprobs"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool):
                 raise bad(name, "must be an integer")
@@ -80,6 +82,8 @@ class GenerationConfig:
         if self.num_beams > 1:
             if self.temperature > 0:
                 raise bad("temperature", "beam search is deterministic; set temperature 0 with num_beams > 1")
+            if self.top_logprobs:
+                raise bad("top_logprobs", "works with greedy decoding and sampling, not beam search")
             if self.num_return_sequences > self.num_beams:
                 raise bad("num_return_sequences", f"cannot exceed num_beams ({self.num_beams})")
         elif self.temperature == 0 and self.num_return_sequences > 1:
@@ -90,6 +94,10 @@ class GenerationConfig:
             raise bad("stop_token_ids", "token ids must be >= 0")
         if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
             raise bad("seed", "must be an integer or None")
+        if not 0 <= self.top_logprobs <= 20:
+            raise bad("top_logprobs", "must be in 0..20")
+        if self.top_logprobs and not self.logprobs:
+            raise bad("top_logprobs", "needs logprobs=True")
         if self.truncate not in ("left", "error"):
             raise bad("truncate", "must be 'left' or 'error'")
 
@@ -123,6 +131,7 @@ class GenerationResult:
     sample_index: int = 0
     logprobs: list[float] | None = None  # log p(token) under the model's raw distribution
     entropies: list[float] | None = None  # entropy (nats) of that distribution at each step
+    top_logprobs: list[list[tuple[int, float]]] | None = None  # per step: (token id, log p) most likely first
     score: float | None = None  # beam search: length-penalised sum of log-probs
 
     def to_dict(self) -> dict[str, Any]:

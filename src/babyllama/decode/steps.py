@@ -24,6 +24,7 @@ class Row:
     finish: str | None = None
     text: str | None = None
     score: float | None = None
+    top: list[list[tuple[int, float]]] = field(default_factory=list)  # per step: the most likely alternatives
 
 
 def stop_token_set(cfg: GenerationConfig, eos_id: int | None, vocab: int) -> set[int]:

@@ -35,7 +35,8 @@ def read_metrics(path: str | os.PathLike, warn: Callable[[str], None] | None = N
 
 def plot_loss(metrics: str | os.PathLike | list[dict[str, Any]], out_png: str | os.PathLike,
               title: str | None = None) -> Path:
-    """Train loss (and val loss where measured) against step, written atomically to out_png."""
+    """Train loss, val loss and each named validation set's loss (where measured) against step,
+    written atomically to out_png."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,12 +50,24 @@ def plot_loss(metrics: str | os.PathLike | list[dict[str, Any]], out_png: str | 
         ax.plot(*zip(*train), label="train loss", color="tab:blue", linewidth=1.2)
     if val:
         ax.plot(*zip(*val), label="val loss", color="tab:orange", marker="o", markersize=3, linewidth=1.5)
+    names = sorted({k[4:-5] for r in records for k in r if k.startswith("val/") and k.endswith("/loss")})
+    for i, name in enumerate(names):  # named validation sets (data.val_sets)
+        curve = [(r["step"], r[f"val/{name}/loss"]) for r in records if r.get(f"val/{name}/loss") is not None]
+        ax.plot(*zip(*curve), label=f"val loss: {name}", color=f"C{2 + i}", marker="s", markersize=3,
+                linewidth=1.2, linestyle="--")
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy (nats/token)")
     ax.set_title(title or "loss")
     ax.grid(alpha=0.3)
-    if train or val:
+    if train or val or names:
         ax.legend()
+    return save_png(fig, out_png)
+
+
+def save_png(fig: Any, out_png: str | os.PathLike) -> Path:
+    """Lay out a matplotlib figure, write it atomically as PNG and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     out_png = Path(out_png)
     with atomic_path(out_png) as tmp:

@@ -28,8 +28,11 @@ from babyllama.config import TrainConfig, config_hash, load_config
 from babyllama.model import Llama
 from babyllama.train import distributed as D
 from babyllama.train.callbacks import ConsoleLog, ProgressBar, StopOnSignal, console_log
+from babyllama.train.continual import continual_callbacks, mixture_loader
 from babyllama.train.objectives import LanguageModeling, Objective
-from babyllama.train.run_files import Checkpoints, FinalModel, LossPlot, MetricsFile, RunFolder, Samples
+from babyllama.train.live_log import LiveLog
+from babyllama.train.run_files import (Checkpoints, FinalModel, LossPlot, MetricsFile, RunFolder, RunRecord,
+                                       Samples)
 from babyllama.train.trainer import BatchSource, Callback, EvalData, Trainer
 from babyllama.utils.device import pick_device, seed_everything
 from babyllama.utils.io import BabyLlamaError
@@ -155,8 +158,10 @@ def _run(cfg: TrainConfig, dist: D.DistInfo, device: torch.device, model: nn.Mod
     stop = StopOnSignal()
     checkpoints, final_model = Checkpoints(run_dir, data.tokenizer, resumed_from), FinalModel(run_dir, data.tokenizer)
     plugins = [stop, ProgressBar(enabled=not quiet), ConsoleLog(log), *callbacks,
+               *continual_callbacks(cfg, data.tokenizer, run_dir, resumed_from is not None, log),
                RunFolder(run_dir, replaced), MetricsFile(run_dir, resumed_from is not None, log), checkpoints,
-               final_model, LossPlot(run_dir), Samples(run_dir, data.tokenizer, log)]
+               final_model, LossPlot(run_dir), Samples(run_dir, data.tokenizer, log), LiveLog(run_dir),
+               RunRecord(run_dir)]
     _log_summary(trainer, run_dir, log)
     outcome = trainer.fit(plugins)
     if outcome == "stopped":
@@ -220,6 +225,8 @@ def _language_data(cfg: TrainConfig, dist: D.DistInfo, train_data: BatchSource |
                              "and set data.data_dir = DIR")
     if tokenizer is None:
         tokenizer = _find_tokenizer(dc.data_dir if manifest is not None else None, tc.init_from, log)
+    if train_data is None and dc.mixture and manifest is not None:
+        train_data = mixture_loader(cfg, dist.rank, dist.world_size, (manifest.get("tokenizer") or {}).get("sha256"))
     if train_data is None:
         from babyllama.data.loader import TokenLoader
 

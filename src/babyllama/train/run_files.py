@@ -14,6 +14,8 @@ from babyllama.checkpoint.run_dir import (CONFIG_FILE, LOSS_PLOT, METRICS_FILE, 
 from babyllama.config import config_hash, save_config
 from babyllama.model import Llama
 from babyllama.report.plots import plot_loss, read_metrics
+from babyllama.report.records import (code_version, hardware, manifest_summary, metric_summary, now, read_samples,
+                                      write_record)
 from babyllama.train import distributed as D
 from babyllama.train.trainer import Callback, Trainer
 from babyllama.utils.io import atomic_write_text
@@ -148,3 +150,48 @@ class Samples(Callback):
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(block)
         self.log(block.rstrip())
+
+
+class RunRecord(Callback):
+    """record.json (report/records.py): config, code version, data manifest summary, hardware and
+    model size when training starts (status "running"); progress, final and best metrics and the
+    final samples when it ends (status "finished", "stopped" or "failed"). Register it last, so the
+    samples and metrics of the end are written before it reads them."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.base: dict[str, Any] | None = None
+
+    def on_start(self, trainer: Trainer) -> None:
+        if not trainer.is_main:
+            return
+        cfg = trainer.cfg
+        data = None
+        if cfg.data.data_dir:
+            from babyllama.data.prepare import load_manifest
+
+            data = manifest_summary(load_manifest(cfg.data.data_dir), cfg.data.data_dir)
+        from babyllama.train.objectives import LanguageModeling
+
+        task = "pretrain" if isinstance(trainer.objective, LanguageModeling) else type(trainer.objective).__name__
+        self.base = {"task": task, "started": now(), "babyllama": code_version(), "config": cfg.to_dict(),
+                     "config_hash": config_hash(cfg), "data": data,
+                     "hardware": hardware(trainer.device, trainer.precision, trainer.dist.world_size),
+                     "model": {"params": sum(p.numel() for p in trainer.model.parameters()),
+                               "flops_per_token": trainer.flops_per_token}}
+        write_record(self.run_dir, {**self.base, "status": "running"})
+
+    def on_end(self, trainer: Trainer, outcome: str) -> None:
+        if not trainer.is_main or self.base is None:
+            return
+        metrics = read_metrics(self.run_dir / METRICS_FILE) if (self.run_dir / METRICS_FILE).is_file() else []
+        final, best = metric_summary(metrics)
+        final.update(step=trainer.step, train_loss=trainer.last["loss"], val_loss=trainer.last["val_loss"],
+                     val_bpb=trainer.last["val_bpb"])
+        speeds = sorted(r["tokens_per_s"] for r in metrics if r.get("tokens_per_s"))
+        progress = {"step": trainer.step, "tokens": trainer.tokens_seen, "wall_time_s": trainer.elapsed,
+                    "tokens_per_s": trainer.tokens_seen / trainer.elapsed if trainer.elapsed else None,
+                    "train_tokens_per_s_median": speeds[len(speeds) // 2] if speeds else None}
+        write_record(self.run_dir, {**self.base, "status": outcome, "ended": now(), "progress": progress,
+                                    "final": final, "best": best,
+                                    "samples": read_samples(self.run_dir / SAMPLES_FILE)})

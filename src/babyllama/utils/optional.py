@@ -6,7 +6,8 @@ from typing import Any
 
 from babyllama.utils.io import BabyLlamaError
 
-_EXTRAS = {"transformers": "hf", "tokenizers": "hf", "gguf": "gguf"}
+_EXTRAS = {"transformers": "hf", "tokenizers": "hf", "gguf": "gguf", "starlette": "serve", "uvicorn": "serve",
+           "pydantic": "serve", "tensorboard": "logging", "wandb": "logging"}
 
 
 def require(module: str, why: str) -> Any:

@@ -41,12 +41,17 @@ _WORD_RE = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
 
 def generate_story(rng: random.Random) -> str:
     """One story of MIN_WORDS..MAX_WORDS words; paragraphs are separated by single newlines."""
+    return tell_story(rng)[0]
+
+
+def tell_story(rng: random.Random) -> tuple[str, Teller]:
+    """`generate_story`'s story with the Teller that wrote it (its cast, place and other slots)."""
     for _ in range(200):
         t = Teller(rng)
         rng.choice(PLOTS)(t)
         text = t.text()
         if MIN_WORDS <= count_words(text) <= MAX_WORDS:
-            return text
+            return text, t
     raise RuntimeError("could not write a story of the right length")  # pragma: no cover
 
 
