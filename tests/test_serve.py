@@ -256,6 +256,7 @@ def test_threads_left_after_the_app_stops(model):
 
 def test_chat_uses_the_chat_template_when_the_tokenizer_has_its_tokens():
     from babyllama.data.chat import add_chat_tokens, chat_ids, check_messages, render
+    from babyllama.decode.chat import chat_stops
     from babyllama.data.stories import generate_stories
     from babyllama.tokenizers.train import train_tokenizer
 
@@ -268,5 +269,7 @@ def test_chat_uses_the_chat_template_when_the_tokenizer_has_its_tokens():
         bad = c.post("/v1/chat/completions", json={"messages": [{"role": "assistant", "content": "hi"}]})
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "messages"
     ids = render(check_messages(msgs, "m", final="user"), tok, add_generation_prompt=True).ids
-    [ref] = generate(model, tok, [ids], max_new_tokens=12, stop_token_ids=(chat_ids(tok).end,))
+    # the server ends a turn where `babyllama chat` does: at any chat token or BOS
+    [ref] = generate(model, tok, [ids], max_new_tokens=12, stop_token_ids=chat_stops(tok)[0])
+    assert chat_ids(tok).end in chat_stops(tok)[0]
     assert r.json()["choices"][0]["message"]["content"] == ref.text

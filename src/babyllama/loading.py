@@ -53,7 +53,7 @@ def load(path: str | os.PathLike, tokenizer: Any = None, device: str | torch.dev
         raise BabyLlamaError(f"{path}: no such file or folder")
     if path.is_dir() and not (path / "config.json").is_file() and any((path / d).is_dir() for d in ("model", "checkpoints")):
         path = resolve_model_dir(path)  # a run folder: its model/, else its latest checkpoint
-    override = tokenizer if tokenizer is not None else None
+    override = tokenizer
     model, tok, info = read_any(path, with_tokenizer=override is None)
     if override is not None:
         tok = _as_tokenizer(override)
@@ -67,8 +67,8 @@ def load(path: str | os.PathLike, tokenizer: Any = None, device: str | torch.dev
             info["notes"].append("llama2.c checkpoints carry no tokenizer; pass its tokenizer.bin with --tokenizer")
     else:
         check_vocab(tok, model, override if override is not None and not hasattr(override, "encode") else path)
-        want = _saved_hash(path)
-        if override is not None and want and getattr(tok, "hash", want) != want:
+        want = _saved_hash(path) if override is not None else None
+        if want and getattr(tok, "hash", want) != want:
             raise BabyLlamaError(f"{override}: tokenizer differs from the one the model was saved with "
                                  f"(hash {tok.hash[:12]} vs {want[:12]}); use the model's own tokenizer")
     return Loaded(model.to(device).eval(), tok, info)

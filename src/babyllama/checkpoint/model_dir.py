@@ -93,13 +93,16 @@ def read_model_config(model_dir: str | os.PathLike) -> LlamaConfig:
 
 
 def load_model_dir(model_dir: str | os.PathLike, device: str | torch.device = "cpu",
-               with_tokenizer: bool = True) -> tuple[Llama, "Tokenizer | None"]:
-    """Load a folder written by save_model. Returns (model in eval mode, tokenizer or None).
+               with_tokenizer: bool = True, dropout: float | None = None) -> tuple[Llama, "Tokenizer | None"]:
+    """Load a folder written by save_model. Returns (model in eval mode, tokenizer or None); `dropout`
+    replaces the saved config's (to train the model further).
     The tokenizer is not checked against the model here: `babyllama.loading.load` does that."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise BabyLlamaError(f"{model_dir}: no such model folder")
     cfg = read_model_config(model_dir)
+    if dropout is not None:
+        cfg.dropout = dropout
     model = Llama(cfg)
     load_llama_weights(model, model_dir / "model.safetensors")
     tokenizer = load_folder_tokenizer(model_dir) if with_tokenizer else None

@@ -46,7 +46,6 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, flag: str = "--sour
 def sources_from_args(args: argparse.Namespace, default: list[str] | None = None) -> list:
     """The data.sources.Source of each --source SPEC, read with the shared reading options."""
     from babyllama.data.sources import Source
-    from babyllama.utils.io import BabyLlamaError
 
     specs = args.sources or default or []
     if not specs:

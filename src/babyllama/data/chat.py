@@ -35,7 +35,7 @@ from babyllama.utils.io import BabyLlamaError
 SYSTEM, USER, ASSISTANT, END = "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"
 SPECIAL_TOKENS = (SYSTEM, USER, ASSISTANT, END)
 ROLE_TOKENS = {"system": SYSTEM, "user": USER, "assistant": ASSISTANT}
-IGNORE_INDEX = -100  # the targets the loss skips (train.objectives uses the same value)
+IGNORE_INDEX = -100  # the targets the loss skips (train.objectives imports it from here)
 
 Message = dict[str, str]
 
@@ -189,9 +189,9 @@ def warn_cuts(rows: Sequence[Rendered], where: str, max_len: int) -> None:
 def _rows(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """(where, object) for each row of a JSON list or a JSONL file."""
     path = Path(path)
-    if not path.is_file():
-        raise BabyLlamaError(f"{path}: file not found")
     if path.suffix.lower() == ".json":
+        if not path.is_file():
+            raise BabyLlamaError(f"{path}: file not found")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:

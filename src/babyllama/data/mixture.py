@@ -19,7 +19,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from babyllama.data.loader import TokenLoader
+from babyllama.data.loader import TokenLoader, _to_xy
 from babyllama.utils.io import BabyLlamaError
 
 
@@ -90,16 +90,15 @@ class MixtureLoader:
         choice = self.draw(self._batch)
         self._batch += 1
         lo = self.rank * self.batch_size
+        pos = self._cursor + np.bincount(choice[:lo], minlength=len(self.loaders))  # next window per source
         windows = []
-        for j in range(lo, lo + self.batch_size):
-            s = int(choice[j])
-            pos = int(self._cursor[s] + np.count_nonzero(choice[:j] == s))
+        for s in choice[lo:lo + self.batch_size].tolist():
             ld = self.loaders[s]
-            wid = int(ld.window_ids(pos, 1)[0])
+            wid = int(ld.window_ids(int(pos[s]), 1)[0])
+            pos[s] += 1
             windows.append(ld.stream.read(wid * self.seq_len, self.seq_len + 1))
         self._cursor += np.bincount(choice, minlength=len(self.loaders))
-        t = torch.from_numpy(np.stack(windows))
-        return t[:, :-1].contiguous(), t[:, 1:].contiguous()
+        return _to_xy(np.stack(windows))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         while True:

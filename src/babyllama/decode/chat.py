@@ -24,17 +24,23 @@ def chat_prompt(messages: Sequence[Message], tokenizer: Any, max_len: int) -> li
     return render(checked, tokenizer, max_len=max_len, add_generation_prompt=True).ids
 
 
+def chat_stops(tokenizer: Any) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """What ends an assistant's turn: the ids of every chat token and BOS, and the chat tokens' text
+    (in case the model spells one out of ordinary pieces)."""
+    ids = chat_ids(tokenizer, "model")
+    return (ids.system, ids.user, ids.assistant, ids.end, tokenizer.bos_id), tuple(SPECIAL_TOKENS)
+
+
 def reply(model: Llama, tokenizer: Any, conversations: Sequence[Sequence[Message]],
           config: GenerationConfig | None = None, *, batch_size: int = 32, stream: Any = None) -> list[GenerationResult]:
     """The assistant's next answer to each conversation (one result per conversation and sample)."""
     cfg = config or GenerationConfig()
-    ids = chat_ids(tokenizer, "model")
     room = model.config.max_seq_len - cfg.max_new_tokens
     if room < 8:
         raise SettingError(f"max_new_tokens={cfg.max_new_tokens} leaves no room for the conversation in the "
                            f"model's context of {model.config.max_seq_len}")
     prompts = [chat_prompt(c, tokenizer, room) for c in conversations]
-    stops = (ids.system, ids.user, ids.assistant, ids.end, tokenizer.bos_id)
-    cfg = cfg.replace(stop_token_ids=tuple(sorted(set(cfg.stop_token_ids) | set(stops))), add_bos=False,
-                      stop=tuple(sorted(set(cfg.stop) | set(SPECIAL_TOKENS))))
+    stop_ids, stop_texts = chat_stops(tokenizer)
+    cfg = cfg.replace(stop_token_ids=tuple(sorted(set(cfg.stop_token_ids) | set(stop_ids))), add_bos=False,
+                      stop=tuple(sorted(set(cfg.stop) | set(stop_texts))))
     return generate(model, tokenizer, prompts, cfg, batch_size=batch_size, stream=stream)

@@ -202,15 +202,10 @@ class _Docs:
     count_bytes: bool = True
 
 
-def _text_docs(tokenizer: Any, texts: Iterable[str], state: _Docs, max_tokens: int | None) -> Iterator[np.ndarray]:
-    seen = 0
+def _text_docs(tokenizer: Any, texts: Iterable[str], state: _Docs) -> Iterator[np.ndarray]:
     for text in texts:
-        ids = np.asarray(tokenizer.encode(text, bos=True, eos=False), dtype=np.int64)
         state.counted += len(text.encode("utf-8"))
-        yield ids
-        seen += len(ids)
-        if max_tokens is not None and seen >= max_tokens:
-            return
+        yield np.asarray(tokenizer.encode(text, bos=True, eos=False), dtype=np.int64)
 
 
 def _whole_file_blocks(path: Path) -> Iterator[str]:
@@ -237,19 +232,14 @@ def _utf8(path: Path, data: bytes) -> str:
                              f"convert the file to UTF-8") from None
 
 
-def _whole_docs(tokenizer: Any, path: Path, state: _Docs, max_tokens: int | None) -> Iterator[np.ndarray]:
+def _whole_docs(tokenizer: Any, path: Path, state: _Docs) -> Iterator[np.ndarray]:
     if not path.is_file():
         raise BabyLlamaError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise BabyLlamaError(f"{path}: empty file; give a file with text in it")
-    seen = 0
     for i, block in enumerate(_whole_file_blocks(path)):
-        ids = np.asarray(tokenizer.encode(block, bos=(i == 0), eos=False), dtype=np.int64)
         state.counted += len(block.encode("utf-8"))
-        yield ids
-        seen += len(ids)
-        if max_tokens is not None and seen >= max_tokens:
-            return
+        yield np.asarray(tokenizer.encode(block, bos=(i == 0), eos=False), dtype=np.int64)
 
 
 def _split_at_bos(chunks: Iterable[np.ndarray], bos: int) -> Iterator[np.ndarray]:
@@ -314,14 +304,14 @@ def open_corpus(tokenizer: Any, data: str | Path, *, fmt: str = "auto", field: s
         state.docs = docs
         return state, f"{path} [{split}]"
     if fmt == "whole":
-        state.docs = _whole_docs(tokenizer, path, state, max_tokens)
+        state.docs = _limit_docs(_whole_docs(tokenizer, path, state), max_tokens)
         return state, f"{path} (whole file)"
     if tokenizer is None:
         raise BabyLlamaError(f"{path}: text input needs a tokenizer")
     from babyllama.data.sources import Source
 
     src = Source(str(path), format=fmt, field=field, keep_blank_lines=keep_blank_lines)
-    state.docs = _text_docs(tokenizer, src.documents(), state, max_tokens)
+    state.docs = _limit_docs(_text_docs(tokenizer, src.documents(), state), max_tokens)
     return state, str(path)
 
 

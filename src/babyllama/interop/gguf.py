@@ -370,6 +370,6 @@ def _byte_level_bpe(tokens: list[str], merges: list[str], types: list[int], meta
     if user:
         tk.add_tokens(user)
     return BPETokenizer(tk, meta.get("tokenizer.ggml.bos_token_id"), meta.get("tokenizer.ggml.eos_token_id"),
-                             meta.get("tokenizer.ggml.padding_token_id"),
-                             add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", True)),
-                             source=f"{path} (GGUF byte-level BPE, pre={pre})", pre=pre)
+                        meta.get("tokenizer.ggml.padding_token_id"),
+                        add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", True)),
+                        source=f"{path} (GGUF byte-level BPE, pre={pre})", pre=pre)

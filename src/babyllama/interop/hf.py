@@ -353,8 +353,8 @@ def read_hf_tokenizer(folder: Path, meta: dict[str, Any]) -> Any | None:
     if (folder / "tokenizer.json").is_file():
         tcfg = read_json(folder / "tokenizer_config.json") if (folder / "tokenizer_config.json").is_file() else {}
         return BPETokenizer.from_file(folder / "tokenizer.json", bos_id=meta.get("bos_token_id"),
-                                           eos_id=_first(meta.get("eos_token_id")),
-                                           add_bos=bool(tcfg.get("add_bos_token", True)))
+                                      eos_id=_first(meta.get("eos_token_id")),
+                                      add_bos=bool(tcfg.get("add_bos_token", True)))
     return None
 
 

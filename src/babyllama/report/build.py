@@ -108,10 +108,10 @@ def _study_blocks(study: Study, out: Path, tables: list[Table]) -> list[tuple[st
     slug = _slug(study.title)
     cells = group_cells(study.runs, study.keys, study.settings_of)
     blocks: list[tuple[str, Any]] = [("h2", study.title)]
-    unfinished = [r.name for r in study.runs if not r.finished]
+    unfinished = [str(r.path) for r in study.runs if not r.finished]
     if unfinished:
         blocks.append(("p", f"Unfinished (stopped, failed or killed; left out of the means): "
-                            f"{', '.join(str(r.path) for r in study.runs if not r.finished)}."))
+                            f"{', '.join(unfinished)}."))
     if study.keys or any(len(c.runs) > 1 for c in cells):
         t = results_table(cells, study.keys, RESULT_METRICS, study.title, label=f"{slug}-results",
                           best_within=FLOPS_KEY if FLOPS_KEY in study.keys else None)

@@ -110,8 +110,7 @@ def read_record(run_dir: str | os.PathLike) -> dict[str, Any] | None:
 def write_record(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
     """Write record.json atomically, keeping the evaluations already in the file."""
     path = Path(run_dir) / RECORD_FILE
-    old = read_record(run_dir) if path.is_file() else None
-    evaluations = (old or {}).get("evaluations", [])
+    evaluations = (read_record(run_dir) or {}).get("evaluations", [])
     out = {"format": RECORD_FORMAT, "version": RECORD_VERSION, **record, "updated": now(),
            "evaluations": evaluations}
     atomic_write_json(path, out)

@@ -19,8 +19,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from babyllama.data.chat import chat_ids, check_messages, has_chat_tokens, render
+from babyllama.data.chat import check_messages, has_chat_tokens, render
 from babyllama.decode import GenerationConfig, GenerationResult
+from babyllama.decode.chat import chat_stops
 from babyllama.serve.batcher import Batcher, Job, QueueFull
 from babyllama.serve.schemas import (CHAT_STOP, APIError, ChatRequest, CompletionRequest, Limits, chat_prompt,
                                      message_text, parse_body, to_config)
@@ -105,7 +106,8 @@ class Server:
             except BabyLlamaError as e:
                 raise APIError(400, str(e), "messages") from None
             ids = self.encode([rendered.ids], "messages")
-            req = req.model_copy(update={"stop_token_ids": req.stop_token_ids + [chat_ids(self.tok).end]})
+            stop_ids, _ = chat_stops(self.tok)  # a turn ends at any chat token or BOS, as in `babyllama chat`
+            req = req.model_copy(update={"stop_token_ids": req.stop_token_ids + [i for i in stop_ids if i is not None]})
         else:  # a base model: plain 'Role: text' lines, stopping at the next user line
             ids = self.encode([chat_prompt(req.messages)], "messages")
             stops = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])

@@ -119,9 +119,7 @@ class Batcher:
                     self.stats["running"] = 0
 
     def _run(self, jobs: list[Job]) -> None:
-        cfg = jobs[0].cfg
-        if len(jobs) > 1:  # a shared batch draws from one generator: no seed (batch_key checked)
-            cfg = dataclasses.replace(cfg, seed=None) if not cfg.greedy else cfg
+        cfg = jobs[0].cfg  # a shared batch is greedy (seed unused) or unseeded sampling: see batch_key
         n = cfg.num_return_sequences
         owner: list[tuple[Job, int]] = []  # result index -> (job, its own result index)
         for job in jobs:

@@ -119,18 +119,19 @@ def extend_tokenizer(base: Tokenizer, texts: Iterable[str], n_new: int, out_path
     if n_new < 1:
         raise BabyLlamaError(f"n_new must be >= 1, got {n_new}")
     texts = list(_documents(texts))
-    size = helper_vocab_size or (2 * n_new + 300)
+
+    def train_helper(size: int) -> bytes:
+        return _train_proto(texts, size, model_type="bpe", byte_fallback=True,
+                            character_coverage=character_coverage, max_sentence_length=16384,
+                            input_sentence_size=2_000_000, seed=seed, num_threads=num_threads, verbose=False)
+
     try:
-        helper = _train_proto(texts, size, model_type="bpe", byte_fallback=True,
-                              character_coverage=character_coverage, max_sentence_length=16384,
-                              input_sentence_size=2_000_000, seed=seed, num_threads=num_threads, verbose=False)
+        helper = train_helper(helper_vocab_size or (2 * n_new + 300))
     except BabyLlamaError as e:  # corpus too small for that many pieces: retry at the size SentencePiece allows
         m = re.search(r"value <= (\d+)", str(e))
         if not m:
             raise
-        helper = _train_proto(texts, int(m.group(1)), model_type="bpe", byte_fallback=True,
-                              character_coverage=character_coverage, max_sentence_length=16384,
-                              input_sentence_size=2_000_000, seed=seed, num_threads=num_threads, verbose=False)
+        helper = train_helper(int(m.group(1)))
     hp = sp_pb2.ModelProto()
     hp.ParseFromString(helper)
     proto = base.model_proto()

@@ -17,17 +17,15 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from babyllama.checkpoint.model_dir import load_llama_weights, read_model_config
+from babyllama.checkpoint.model_dir import load_model_dir
 from babyllama.config import TrainConfig
 from babyllama.data.chat import ExampleBatches, Rendered, add_chat_tokens, read_conversations, read_pairs, render, \
     sft_tensors, warn_cuts
 from babyllama.model import Llama, resize_vocab
 from babyllama.tokenizers import load_tokenizer
-from babyllama.train import distributed as D
 from babyllama.train.loop import TrainResult, train
 from babyllama.train.objectives import LanguageModeling
 from babyllama.train.preference import DPO, pair_tensors, reference_logps
-from babyllama.train.trainer import Callback, to_device
 from babyllama.utils.device import pick_device
 from babyllama.utils.io import BabyLlamaError
 
@@ -39,12 +37,10 @@ def chat_model(cfg: TrainConfig) -> tuple[Llama, Any]:
         raise BabyLlamaError("train.init_from is not set; point it at the model folder to finetune "
                              "(e.g. train.init_from=runs/quickstart/model)")
     src = Path(src)
-    lcfg = read_model_config(src)
-    lcfg.dropout = cfg.model.dropout
-    model = Llama(lcfg)
-    load_llama_weights(model, src / "model.safetensors")
+    model, _ = load_model_dir(src, with_tokenizer=False, dropout=cfg.model.dropout)
+    model.train()
     tokenizer = add_chat_tokens(load_tokenizer(src), where=str(src))
-    if tokenizer.vocab_size > lcfg.vocab_size:
+    if tokenizer.vocab_size > model.config.vocab_size:
         resize_vocab(model, tokenizer.vocab_size)  # new rows: the mean of the old ones
     if cfg.data.seq_len > model.config.max_seq_len:
         raise BabyLlamaError(f"data.seq_len ({cfg.data.seq_len}) exceeds {src}'s max_seq_len "
@@ -103,32 +99,6 @@ def sft(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, quie
                  eval_data=_eval_batches(val_rows, cfg.data.batch_size // world, collate))
 
 
-class HeldOutPairs(Callback):
-    """After each validation pass, the DPO metrics (reward accuracy, margin, log-probabilities) on the
-    held-out pairs, added to the record as val_<name>."""
-
-    def __init__(self, objective: DPO, eval_data: Callable[[int, int], Iterable[Any]]) -> None:
-        self.objective, self.eval_data = objective, eval_data
-
-    def on_eval(self, trainer: Any, record: dict[str, Any]) -> None:
-        sums: dict[str, float] = {}
-        n = 0
-        trainer.model.eval()
-        with torch.no_grad():
-            for batch in self.eval_data(trainer.dist.rank, trainer.dist.world_size):
-                batch = to_device(batch, trainer.device)
-                _, metrics = self.objective.loss(trainer.model, batch)
-                w = self.objective.num_targets(batch)
-                for k, v in metrics.items():
-                    sums[k] = sums.get(k, 0.0) + v * w
-                n += w
-        trainer.model.train()
-        total = D.all_reduce_sum(torch.tensor([n, *sums.values()], dtype=torch.float64, device=trainer.device),
-                                 trainer.dist)
-        for k, v in zip(sums, total[1:].tolist()):
-            record[f"val_{k}"] = v / float(total[0])
-
-
 def dpo(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, quiet: bool = False) -> TrainResult:
     """Preference optimisation on the pairs of align.train_files against the init_from model as the
     frozen reference (its log-probabilities computed once, here)."""
@@ -162,7 +132,8 @@ def dpo(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, quie
     objective = DPO(a.beta, a.label_smoothing, a.loss, a.nll_weight)
     batches = ExampleBatches(train_rows, cfg.data.batch_size, collate, seed=cfg.train.seed,
                              shuffle=cfg.data.shuffle, rank=rank, world_size=world)
+    # the held-out pairs' DPO metrics (reward accuracy, margin, log-probabilities) come with each
+    # validation pass as val_<name> (Trainer.evaluate)
     eval_data = _eval_batches(val_rows, cfg.data.batch_size // world, collate)
-    callbacks = [HeldOutPairs(objective, eval_data)] if eval_data is not None else []
     return train(cfg, model, objective, train_data=batches, eval_data=eval_data, tokenizer=tokenizer,
-                 resume=resume, overwrite=overwrite, quiet=quiet, callbacks=callbacks)
+                 resume=resume, overwrite=overwrite, quiet=quiet)

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 from torch import nn
 
-from babyllama.checkpoint.model_dir import load_llama_weights, read_model_config
+from babyllama.checkpoint.model_dir import load_model_dir
 from babyllama.checkpoint.run_dir import (CONFIG_FILE, MODEL_DIR, RUN_FILES, TEMPORARY, list_checkpoints,
                                           load_newest_checkpoint)
 from babyllama.config import TrainConfig, config_hash, load_config
@@ -270,12 +270,8 @@ def _find_tokenizer(data_dir: str | None, init_from: str | None, log: Callable[.
 def _build_model(cfg: TrainConfig, data_vocab: int | None) -> Llama:
     """A fresh model from cfg.model, or the init_from folder's model (with cfg.model.dropout)."""
     if cfg.train.init_from:
-        src = Path(cfg.train.init_from)
-        lcfg = read_model_config(src)
-        lcfg.dropout = cfg.model.dropout
-        model = Llama(lcfg)
-        load_llama_weights(model, src / "model.safetensors")
-        return model
+        model, _ = load_model_dir(cfg.train.init_from, with_tokenizer=False, dropout=cfg.model.dropout)
+        return model.train()
     if data_vocab is None and cfg.model.vocab_size == 0:
         raise BabyLlamaError("model.vocab_size = 0 means 'from the data', but no data tokenizer is known")
     if cfg.model.vocab_size and data_vocab and cfg.model.vocab_size < data_vocab:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-IGNORE_INDEX = -100
+from babyllama.data.chat import IGNORE_INDEX
 
 
 class Objective:

@@ -195,6 +195,7 @@ class Trainer:
         # progress, saved in state_dict()
         self.step, self.tokens_seen, self.elapsed = 0, 0, 0.0
         self.eval_step: int | None = None  # the step of the last validation pass
+        self.val_metrics: dict[str, float] = {}  # the objective's metrics at the last validation pass
         self.last: dict[str, float | None] = {"loss": None, "val_loss": None, "val_bpb": None}
         self.should_stop = False
         self.callbacks: list[Any] = []
@@ -282,22 +283,30 @@ class Trainer:
 
     def evaluate(self) -> tuple[float | None, float | None]:
         """(validation loss, bits per byte) over eval_data, weighted by targets and summed over ranks;
-        (None, None) without validation data."""
+        (None, None) without validation data. The objective's own metrics, weighted the same way, are
+        left in self.val_metrics as val_<name>."""
+        self.val_metrics = {}
         if self.eval_data is None:
             return None, None
         self.model.eval()
         total = torch.zeros(2, dtype=torch.float64, device=self.device)
+        sums: dict[str, float] = {}
         with torch.no_grad():
             for batch in self.eval_data(self.dist.rank, self.dist.world_size):
                 batch = to_device(batch, self.device)
                 with self._amp:
-                    loss, _ = self.objective.loss(self._forward, batch)
+                    loss, metrics = self.objective.loss(self._forward, batch)
                 w = self.objective.num_targets(batch)
                 total += torch.stack([loss.detach().double() * w, torch.tensor(float(w), device=self.device)])
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0.0) + float(v) * w
         self.model.train()
+        if sums:
+            total = torch.cat([total, torch.tensor(list(sums.values()), dtype=torch.float64, device=self.device)])
         total = D.all_reduce_sum(total, self.dist)
         if total[1] == 0:
             return None, None
+        self.val_metrics = {f"val_{k}": v / float(total[1]) for k, v in zip(sums, total[2:].tolist())}
         val_loss = float(total[0] / total[1])
         bpb = val_loss / math.log(2) / self.bytes_per_token if self.bytes_per_token else None
         return val_loss, bpb
@@ -310,6 +319,7 @@ class Trainer:
         record["val_loss"] = self.last["val_loss"] = val_loss
         if bpb is not None:
             record["val_bpb"] = self.last["val_bpb"] = bpb
+        record.update(self.val_metrics)
         self._call("on_eval", record)
 
     def _evaluate_alone(self) -> None:

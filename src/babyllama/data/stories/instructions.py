@@ -113,12 +113,13 @@ def check_story(text: str, c: Constraints) -> dict[str, Any]:
 # ---------------------------------------------------------------- making instructions
 
 def _pick_words(text: str, exclude: set[str], rng: random.Random, k: int = 2) -> tuple[str, ...]:
-    names = {w for w in _WORD.findall(text) if w[0].isupper()}
+    words = _WORD.findall(text)
+    names = {w.lower() for w in words if w[0].isupper()}
     seen: list[str] = []
-    for w in _WORD.findall(text):
+    for w in words:
         low = w.lower()
-        if len(low) >= 4 and low not in COMMON_WORDS and low not in exclude and w not in names \
-                and low not in seen and not any(low == n.lower() for n in names):
+        if len(low) >= 4 and low not in COMMON_WORDS and low not in exclude and low not in names \
+                and low not in seen:
             seen.append(low)
     return tuple(rng.sample(seen, min(k, len(seen))))
 
