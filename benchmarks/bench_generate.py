@@ -11,8 +11,12 @@ two libraries and the best of --repeats is kept, so a busy machine hurts both al
 Prints tokens/s for batch-1 greedy (--new-tokens, default 256), the same with every decode step
 through `Llama.forward` instead of `Llama.decode_step` (generate(..., fast=False)), and a batch of 32 prompts
 of different lengths (left padded, --batch-new-tokens, default 128). Batch-1 decoding must read every
-weight once per token, so it also prints that bound: the tokens/s of merely summing all the weights
-the decoding step reads (its fused copy), which no fp32 implementation on this machine can beat.
+weight once per token, so it also prints that bound: the bytes the decoding step reads per token (its
+fused matrices) over the memory bandwidth measured by summing those same fp32 matrices, in this process
+with the same threads (sum is the fastest full read torch has here: as fast as a 256 MB buffer's).
+--dtypes adds batch-1 greedy rows for the weight-only bf16 / int8 paths (babyllama.decode.precision),
+each against its own bound (fewer bytes per token, same bandwidth), with its speed-up over fp32 and
+how many of its first greedy tokens equal fp32's.
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ import warnings
 import torch
 
 from babyllama.decode import GenerationConfig, generate
-from babyllama.model import Llama, LlamaConfig
+from babyllama.decode.precision import precision_step, to_precision
+from babyllama.model import KVCache, Llama, LlamaConfig
 
 SHAPES = {
     "260k": dict(dim=64, n_layers=5, n_heads=8, n_kv_heads=4, vocab_size=512, hidden_dim=172, max_seq_len=512),
@@ -98,10 +103,14 @@ def best_of(fns: dict, repeats: int) -> dict:
     return {k: (best[k], out[k]) for k in fns}
 
 
-def weight_read_bound(model: Llama, repeats: int = 20) -> float:
-    """Tokens/s if a decoding step cost nothing but reading its weights: best time to sum them all."""
-    step = model.decoder()
-    weights = [w for layer in step.layers for w in layer] + [step.out_t]
+def step_bytes(model: Llama) -> int:
+    """Bytes of weights one batch-1 decoding step reads (its fused matrices and scales)."""
+    return sum(w.numel() * w.element_size() for w in precision_step(model).weights())
+
+
+def bandwidth(model: Llama, repeats: int = 20) -> float:
+    """Bytes/s of reading the fp32 model's decoding weights: best time to sum them all."""
+    weights = model.decoder().weights()
     best = float("inf")
     with torch.inference_mode():
         for _ in range(repeats):
@@ -109,7 +118,12 @@ def weight_read_bound(model: Llama, repeats: int = 20) -> float:
             for w in weights:
                 w.sum()
             best = min(best, time.perf_counter() - t)
-    return 1.0 / best
+    return step_bytes(model) / best
+
+
+def weight_read_bound(model: Llama, bytes_per_second: float) -> float:
+    """Tokens/s if a decoding step cost nothing but reading its weights once."""
+    return bytes_per_second / step_bytes(model)
 
 
 def bench_shape(name: str, args: argparse.Namespace) -> list[tuple]:
@@ -134,9 +148,13 @@ def bench_shape(name: str, args: argparse.Namespace) -> list[tuple]:
         }, args.repeats)
     same = res["ours"][1] == res["hf"][1] == res["forward"][1]
     rows.append((name, f"greedy batch 1, {n} new", n / res["ours"][0], n / res["hf"][0], same))
-    bound = weight_read_bound(model)
-    print(f"[{name}] reading every weight once per token allows at most {bound:,.0f} tok/s at batch 1 "
+    bw = bandwidth(model)
+    bound = weight_read_bound(model, bw)
+    print(f"[{name}] reading every weight once per token ({step_bytes(model) / 1e6:.1f} MB at a measured "
+          f"{bw / 1e9:.1f} GB/s) allows at most {bound:,.0f} tok/s at batch 1 "
           f"({bound / (n / res['hf'][0]):.2f}x HF); ours reaches {n / res['ours'][0] / bound:.0%} of that")
+    if args.dtypes:
+        dtype_rows(name, model, prompt, n, bw, args)
     rows.append((name, "same, steps via Llama.forward", n / res["forward"][0], n / res["hf"][0], same))
 
     # batch of prompts with different lengths, greedy, left padded
@@ -162,6 +180,63 @@ def bench_shape(name: str, args: argparse.Namespace) -> list[tuple]:
     return rows
 
 
+def dtype_rows(name: str, model: Llama, prompt: torch.Tensor, n: int, bw: float, args) -> None:
+    """Batch-1 greedy with weight-only bf16 / int8 weights, each against its own weight-read bound."""
+    import copy
+
+    cfg = GenerationConfig(max_new_tokens=n, ignore_eos=True)
+    models = {"fp32": model}
+    models.update({d: to_precision(copy.deepcopy(model), d) for d in args.dtypes.split(",") if d != "fp32"})
+    with torch.inference_mode():
+        res = best_of({d: (lambda m=m: generate(m, None, [prompt[0].tolist()], cfg)[0].tokens)
+                       for d, m in models.items()}, args.repeats)
+    steps = {d: best_step(m) for d, m in models.items()}
+    products = {d: best_products(m) for d, m in models.items()}
+    print(f"\n[{name}] batch-1 greedy, {n} new tokens, by weight precision (same bandwidth {bw / 1e9:.1f} GB/s); "
+          f"'one step': the best of 50 single decoding steps at 128 cached positions, timed like the bound; "
+          f"'products': the step's matrix products alone, the most a step on these kernels could reach")
+    print("| weights | MB read/token | tok/s | bound tok/s | % of bound | one step tok/s | % of bound "
+          "| products % of bound | speed-up vs fp32 | same first tokens as fp32 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    base = n / res["fp32"][0]
+    for d, m in models.items():
+        tps, bound = n / res[d][0], weight_read_bound(m, bw)
+        same = next((i for i, (a, b) in enumerate(zip(res[d][1], res["fp32"][1])) if a != b), n)
+        print(f"| {d} | {step_bytes(m) / 1e6:.1f} | {tps:,.0f} | {bound:,.0f} | {tps / bound:.0%} | "
+              f"{1 / steps[d]:,.0f} | {1 / steps[d] / bound:.0%} | {1 / products[d] / bound:.0%} | "
+              f"{tps / base:.2f}x | {same}/{n} |")
+
+
+def best_products(model: Llama, repeats: int = 50) -> float:
+    """Seconds of the best run of only the matrix products of one batch-1 decoding step."""
+    step = precision_step(model)
+    mats = [m for layer in step.layers for m in layer] + [step.out_t]
+    ins = [torch.randn(1, m.shape[0] if isinstance(m, torch.Tensor) else m.weight.shape[1]) for m in mats]
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(repeats):
+            t = time.perf_counter()
+            for x, m in zip(ins, mats):
+                step._mm(x, m)
+            best = min(best, time.perf_counter() - t)
+    return best
+
+
+def best_step(model: Llama, cached: int = 128, repeats: int = 50) -> float:
+    """Seconds of the best single batch-1 decoding step with `cached` positions in the KV cache."""
+    step = precision_step(model)
+    cache = KVCache(model.config, 1)
+    token, pos = torch.tensor([5]), torch.tensor([cached])
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(repeats):
+            cache.length = cached
+            t = time.perf_counter()
+            step(token, pos, cache)
+            best = min(best, time.perf_counter() - t)
+    return best
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shapes", default="260k,15m")
@@ -170,6 +245,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--batch-new-tokens", type=int, default=128)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--dtypes", default="fp32,bf16,int8",
+                   help="weight precisions for the extra batch-1 rows ('' = none)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")

@@ -43,3 +43,32 @@ def tiny_stories_data(root, n_docs: int = 200, seed: int = 0):
     (root / "docs.txt").write_text("\n<|endoftext|>\n".join(docs))
     prepare([root / "docs.txt"], root / "prepared", vocab_size=300, progress=False, val_fraction=0.1)
     return root / "prepared"
+
+
+def write_mmlu(root, subjects=("anatomy", "world_religions"), n_test=4):
+    """A small MMLU folder (dev/ and test/ CSVs with the shared copy's header) under `root`."""
+    header = "question,choice0,choice1,choice2,choice3,answer\n"
+    for split, n in (("dev", 5), ("test", n_test)):
+        (root / split).mkdir(parents=True, exist_ok=True)
+        for s in subjects:
+            rows = [f'"{s} question {i}, part two?",red,blue,"green, dark",yellow,{(i * 3 + len(s)) % 4}\n'
+                    for i in range(n)]
+            (root / split / f"{s}_{split}.csv").write_text(header + "".join(rows))
+    return root
+
+
+def tiny_base_model(folder, max_seq_len: int = 512):
+    """A tiny untrained model folder (dim 32, 2 layers) with a 400-piece story tokenizer, for finetuning runs."""
+    import torch
+
+    from babyllama.checkpoint.model_dir import save_model
+    from babyllama.data.stories import generate_stories
+    from babyllama.model import Llama, LlamaConfig
+    from babyllama.tokenizers import train_tokenizer
+
+    tok = train_tokenizer(generate_stories(300), 400)
+    torch.manual_seed(0)
+    model = Llama(LlamaConfig(dim=32, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=tok.vocab_size,
+                              multiple_of=16, max_seq_len=max_seq_len))
+    save_model(model, folder, tok)
+    return folder

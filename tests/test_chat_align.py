@@ -10,16 +10,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from babyllama.checkpoint.model_dir import load_model_dir, save_model
+from babyllama.checkpoint.model_dir import load_model_dir
 from babyllama.config import load_config
 from babyllama.data.chat import IGNORE_INDEX, add_chat_tokens, render, sft_tensors
-from babyllama.data.stories import generate_stories
 from babyllama.data.stories.instructions import write_instruction_files
-from babyllama.model import Llama, LlamaConfig
-from babyllama.tokenizers import train_tokenizer
 from babyllama.train.align import dpo, sft
 from babyllama.train.objectives import LanguageModeling
 from babyllama.train.preference import DPO, dpo_loss, sequence_logps
+
+from helpers import tiny_base_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,11 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 def base(tmp_path_factory):
     """A tiny untrained model folder with a story tokenizer, and instruction data."""
     root = tmp_path_factory.mktemp("chat")
-    tok = train_tokenizer(generate_stories(300), 400)
-    torch.manual_seed(0)
-    model = Llama(LlamaConfig(dim=32, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=tok.vocab_size,
-                              multiple_of=16, max_seq_len=512))
-    save_model(model, root / "base", tok)
+    tiny_base_model(root / "base")
     write_instruction_files(root / "inst", 24, 8)
     return root
 
@@ -228,8 +223,9 @@ def test_cli_sft_chat_evaluate(base, tmp_path):
                          "--file", str(inst / "eval.jsonl"), "--n", "4", "--max-new-tokens", "8", "--out", str(out)],
                         capture_output=True, text=True)
     assert ev.returncode == 0, ev.stderr
-    report = json.loads(out.read_text())
-    assert report["mode"] == "chat" and report["n"] == 4 and len(report["rows"]) == 4
+    report = json.loads(out.read_text())["tasks"]["story-instructions"]
+    assert report["mode"] == "chat" and report["n"] == 4
+    assert len((tmp_path / "report.story-instructions.jsonl").read_text().splitlines()) == 4
     # an untrained model's 8 tokens name nobody: character share is 0 with a CI at 0
     assert report["metrics"]["character"]["mean"] == 0.0
     bad = subprocess.run([sys.executable, "-m", "babyllama", "sft", f"train.init_from={base / 'base'}",

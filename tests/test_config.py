@@ -138,7 +138,7 @@ def test_pretrain_help_shows_settings(capsys):
 @pytest.mark.parametrize("recipe", sorted((REPO / "recipes").glob("*.toml")), ids=lambda p: p.name)
 def test_recipes_load(recipe):
     cfg = load_config(recipe)
-    assert cfg.data.data_dir or cfg.align.train_files  # pretraining shards, or sft/dpo files
+    assert cfg.data.data_dir or cfg.align.train_files or cfg.tasks.names  # shards, sft/dpo files, or tasks
     # every key in a recipe carries a comment saying what it means
     for line in recipe.read_text().splitlines():
         if re.match(r"^\s*\w+\s*=", line):

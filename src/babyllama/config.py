@@ -78,7 +78,7 @@ class DataSection:
 @dataclass
 class OptimSection:
     """Optimizer and learning-rate schedule."""
-    name: str = _f("adamw", "adamw = torch.optim.AdamW (fused on CUDA); babyllama_adamw = ours; "
+    name: str = _f("adamw", "adamw = torch.optim.AdamW (fused); babyllama_adamw = ours; "
                    "minllama_adamw = ours, minllama flavour",
                    choices=("adamw", "babyllama_adamw", "minllama_adamw"))
     lr: float = _f(5e-4, "peak learning rate", check="pos")
@@ -99,6 +99,9 @@ class TrainSection:
     """The run: where it writes, how often it evaluates, logs, samples and saves."""
     run_dir: str = _f("runs/pretrain", "folder for config, metrics.jsonl, checkpoints, model/, plots")
     grad_accum: int = _f(1, "micro-batches per optimizer step (gradient accumulation)", check="pos")
+    max_minutes: float = _f(0.0, "time budget: optim.max_steps is fixed from the first warmup steps' timing so that "
+                            "training, evaluations and the final save fit in this many minutes (0 = off)",
+                            check="nonneg")
     eval_every: int = _f(200, "evaluate val loss every N steps (0 = only at the end)", check="nonneg")
     eval_batches: int = _f(20, "validation batches per evaluation (0 = the whole split)", check="nonneg")
     log_every: int = _f(10, "write a train line to metrics.jsonl every N steps", check="pos")
@@ -110,6 +113,8 @@ class TrainSection:
     precision: str = _f("auto", "auto = bf16 on CUDA if supported, else fp32; fp16 needs CUDA",
                         choices=("auto", "fp32", "bf16", "fp16"))
     compile: bool = _f(False, "torch.compile the model (skipped with a warning if it fails on CPU)")
+    parallel: str = _f("ddp", "several processes (torchrun): ddp = whole model on each; fsdp = sharded (FSDP2), "
+                       "checkpoints resumable on any number of processes", choices=("ddp", "fsdp"))
     sample_every: int = _f(0, "print samples every N steps (0 = only at the end)", check="nonneg")
     sample_prompt: str = _f("Once upon a time", "prompt for the samples")
     sample_tokens: int = _f(100, "new tokens per sample", check="pos")
@@ -142,12 +147,26 @@ class AlignSection:
 
 
 @dataclass
+class TasksSection:
+    """Multitask finetuning: `babyllama multitask` (the tasks, their data, the mixture)."""
+    names: str = _f("", "tasks to mix, comma-separated: squad, cnn_dm, sst, cfimdb (data.tasks)")
+    paths: str = _f("", "a task's data when not the shared copy: NAME=PATH, comma-separated")
+    weights: str = _f("", "explicit mixture weights NAME=W, comma-separated ('' = by size and temperature)")
+    temperature: float = _f(1.0, "without weights, task i is drawn with p ~ n_i^(1/T): 1 = by size, large = even",
+                            check="pos")
+    max_train_examples: int = _f(0, "use at most this many training examples per task (0 = all)", check="nonneg")
+    max_val_examples: int = _f(0, "use at most this many dev examples per task (0 = all)", check="nonneg")
+    split_seed: int = _f(0, "seed of the train/dev/test split of SQuAD articles and CNN/DM rows")
+
+
+@dataclass
 class TrainConfig:
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
     optim: OptimSection = field(default_factory=OptimSection)
     train: TrainSection = field(default_factory=TrainSection)
     align: AlignSection = field(default_factory=AlignSection)
+    tasks: TasksSection = field(default_factory=TasksSection)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)
@@ -158,7 +177,7 @@ class TrainConfig:
 
 
 SECTIONS: dict[str, type] = {"model": ModelSection, "data": DataSection, "optim": OptimSection,
-                             "train": TrainSection, "align": AlignSection}
+                             "train": TrainSection, "align": AlignSection, "tasks": TasksSection}
 
 
 # ---------------------------------------------------------------- parsing values

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from babyllama.checkpoint.run_dir import resolve_model_dir
+from babyllama.decode.precision import check_dtype, to_precision
 from babyllama.interop import describe
 from babyllama.interop.detect import read_any
 from babyllama.model import Llama
@@ -41,13 +42,16 @@ class Loaded:
 
 
 def load(path: str | os.PathLike, tokenizer: Any = None, device: str | torch.device = "cpu", *,
-         require_tokenizer: bool = True, default_tokenizer: str | os.PathLike | None = None) -> Loaded:
+         require_tokenizer: bool = True, default_tokenizer: str | os.PathLike | None = None,
+         dtype: str = "fp32") -> Loaded:
     """Load any checkpoint babyllama reads.
 
     tokenizer: a path or tokenizer object that replaces the model's own (llama2.c files need one);
     default_tokenizer: used only when the model comes without one. A tokenizer whose vocabulary size
     differs from the model's, or (for our folders) whose hash differs from the one saved with the
-    model, is refused."""
+    model, is refused. dtype: fp32, or bf16 / int8 for weight-only lower-precision inference
+    (babyllama.decode.precision; such a model is for inference only)."""
+    check_dtype(dtype)
     path = Path(path)
     if not path.exists():
         raise BabyLlamaError(f"{path}: no such file or folder")
@@ -71,6 +75,9 @@ def load(path: str | os.PathLike, tokenizer: Any = None, device: str | torch.dev
         if want and getattr(tok, "hash", want) != want:
             raise BabyLlamaError(f"{override}: tokenizer differs from the one the model was saved with "
                                  f"(hash {tok.hash[:12]} vs {want[:12]}); use the model's own tokenizer")
+    if dtype != "fp32":
+        to_precision(model, dtype)
+        info["precision"] = dtype
     return Loaded(model.to(device).eval(), tok, info)
 
 

@@ -148,8 +148,61 @@ def resize_vocab(model: "Llama", new_size: int, init_rows=None) -> "Llama":
 
 
 class ModelOutput(NamedTuple):
-    logits: torch.Tensor  # (B, T, vocab) float32
+    logits: torch.Tensor | None  # (B, T, vocab) float32; None when forward was given targets
     hidden: torch.Tensor  # (B, T, dim) final hidden states after the last norm
+    loss: torch.Tensor | None = None  # mean cross-entropy over the targets that are not IGNORE_INDEX
+
+
+IGNORE_INDEX = -100  # a target that adds nothing to the loss (prompt tokens, padding); data.chat re-exports it
+CE_CHUNK_ELEMENTS = 2 ** 24  # logits held at once by linear_cross_entropy: 64 MB in fp32 (2^21 was slower)
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy of h @ weight.T against targets, a chunk of rows at a time. The gradients
+    (softmax - one-hot, times the inputs) are made in the same pass, while each chunk of logits is
+    in cache, and kept for backward: the (N, vocab) logits, their log-softmax and its gradient are
+    never held whole. Same value as F.cross_entropy(h @ weight.T, targets, ignore_index=IGNORE_INDEX)."""
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        h2, t = h.reshape(-1, h.shape[-1]), targets.reshape(-1)
+        keep = t != IGNORE_INDEX
+        n = keep.sum().clamp(min=1)
+        grads = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        acc = torch.promote_types(weight.dtype, torch.float32)  # float32, or float64 for a float64 model
+        dh = torch.empty(h2.shape, dtype=acc, device=h.device) if grads else None
+        dw = torch.zeros(weight.shape, dtype=acc, device=h.device) if grads else None
+        total = torch.zeros((), dtype=acc, device=h.device)
+        rows = max(1, CE_CHUNK_ELEMENTS // weight.shape[0])
+        for s in range(0, h2.shape[0], rows):
+            hc, tc, kc = h2[s:s + rows], t[s:s + rows].clamp(min=0), keep[s:s + rows].to(acc)
+            logits = (hc @ weight.t()).to(acc)
+            lse = torch.logsumexp(logits, -1)
+            total += ((lse - logits.gather(1, tc[:, None]).squeeze(1)) * kc).sum()
+            if grads:
+                g = logits.sub_(lse[:, None]).exp_()  # softmax, in place
+                g[torch.arange(len(tc), device=h.device), tc] -= kc
+                g = g.mul_((kc / n)[:, None]).to(weight.dtype)
+                dh[s:s + rows] = g @ weight
+                if g.dtype == hc.dtype == acc:
+                    dw.addmm_(g.t(), hc)
+                else:  # bf16 autocast: the product in bf16, summed in fp32
+                    dw += (g.t() @ hc).to(acc)
+        ctx.save_for_backward(dh, dw)
+        ctx.dtypes = (h.dtype, weight.dtype, h.shape)
+        return total / n
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        dh, dw = ctx.saved_tensors
+        h_dtype, w_dtype, shape = ctx.dtypes
+        return (dh * grad).to(h_dtype).view(shape), (dw * grad).to(w_dtype), None
+
+
+def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """F.cross_entropy(h @ weight.T, targets, ignore_index=IGNORE_INDEX) without holding the logits (see
+    _LinearCrossEntropy); h (..., dim), weight (vocab, dim), targets (...) of token ids or IGNORE_INDEX."""
+    return _LinearCrossEntropy.apply(h, weight, targets)
 
 
 class RMSNorm(nn.Module):
@@ -349,14 +402,16 @@ class Llama(nn.Module):
 
     def forward(self, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 positions: torch.Tensor | None = None, kv_cache: KVCache | None = None,
-                last_only: bool = False, outputs_from: int = 0) -> ModelOutput:
+                last_only: bool = False, outputs_from: int = 0,
+                targets: torch.Tensor | None = None) -> ModelOutput:
         """tokens (B, T). attention_mask (B, S) marks real tokens with 1 and padding with 0, where
         S = cached positions + T (for left-padded batches). positions (B, T) default to the count of
         real tokens before each one (so left padding does not shift positions). last_only: compute
         logits for the final position only (generation). outputs_from: hidden states and logits only
         for positions outputs_from.. (T - outputs_from of them); the last layer then skips the queries
         and feed-forward of the earlier positions, which still provide keys and values (scoring,
-        prefill)."""
+        prefill). targets (B, T): return the mean cross-entropy against them (IGNORE_INDEX = no target) as
+        .loss, computed chunk by chunk without the logits (.logits is None then)."""
         B, T = tokens.shape
         if not 0 <= outputs_from < T:
             raise ValueError(f"outputs_from must be in [0, {T}), got {outputs_from}")
@@ -381,6 +436,8 @@ class Llama(nn.Module):
         if kv_cache is not None:
             kv_cache.length = S
         h = self.norm(h)
+        if targets is not None:
+            return ModelOutput(None, h, linear_cross_entropy(h, self.output.weight, targets))
         logits = self.output(h[:, -1:] if last_only else h).float()
         return ModelOutput(logits, h)
 
@@ -393,15 +450,17 @@ class Llama(nn.Module):
         once and call `step(...)`, which skips the check for changed weights."""
         return self.decoder()(tokens, positions, cache, keys)
 
-    def decoder(self) -> "DecodeStep":
-        """The DecodeStep for the current weights: built once, rebuilt only when a parameter changes."""
+    def decoder(self, kind: type | None = None) -> "DecodeStep":
+        """The DecodeStep (or subclass `kind`) for the current weights: built once, rebuilt only when a
+        parameter changes."""
+        kind = kind or DecodeStep
         try:
-            sig = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.parameters())
+            sig = (kind,) + tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.parameters())
         except RuntimeError:  # inference tensors have no version counter: build without caching
-            return DecodeStep(self)
+            return kind(self)
         hit = _DECODE_STEPS.get(self)
         if hit is None or hit[0] != sig:
-            hit = (sig, DecodeStep(self))
+            hit = (sig, kind(self))
             _DECODE_STEPS[self] = hit
         return hit[1]
 
@@ -441,14 +500,11 @@ class DecodeStep:
         with torch.no_grad():
             for blk in model.layers:
                 a, f = blk.attention, blk.feed_forward
-                g1 = (blk.attention_norm.weight * scale)[:, None]
-                g2 = (blk.ffn_norm.weight * scale)[:, None]
-                wq = a.wq.weight / math.sqrt(cfg.head_dim)  # rotation is linear: scale q before it
-                wqkv = torch.cat([wq, a.wk.weight, a.wv.weight]).t() * g1
-                w13 = torch.cat([f.w1.weight, f.w3.weight]).t() * g2
-                self.layers.append((wqkv.contiguous(), a.wo.weight.t().contiguous(), w13.contiguous(),
-                                    f.w2.weight.t().contiguous()))
-            self.out_t = model.output.weight.t().contiguous()  # (dim, vocab): faster than the (vocab, dim) view
+                q_scale = 1 / math.sqrt(cfg.head_dim)  # rotation is linear: scale q before it
+                self.layers.append((self._matrix([a.wq, a.wk, a.wv], blk.attention_norm.weight * scale, [q_scale, 1, 1]),
+                                    self._matrix([a.wo]), self._matrix([f.w1, f.w3], blk.ffn_norm.weight * scale),
+                                    self._matrix([f.w2])))
+            self.out_t = self._matrix([model.output])
             self.emb = model.tok_embeddings.weight
             self.final = (model.norm.weight * scale).detach()
         w = self.emb
@@ -460,6 +516,26 @@ class DecodeStep:
 
     def _norm(self, x: torch.Tensor) -> torch.Tensor:
         return x * torch.addcmul(self.eps, x, x).sum(-1, keepdim=True).rsqrt_()
+
+    # The matrices and their products; decode.precision's step overrides these three for bf16/int8 weights.
+    def _matrix(self, linears: list[nn.Module], in_scale: torch.Tensor | None = None,
+                out_scales: list[float] | None = None) -> torch.Tensor:
+        """The linears' weights stacked, each times its out scale, transposed to (in, out) with the rows
+        times in_scale (a norm weight): (dim, out) is faster than the (out, dim) view."""
+        if not all(m.weight.is_floating_point() for m in linears):
+            raise TypeError("quantized weights: decode through babyllama.decode.precision.precision_step(model)")
+        w = torch.cat([m.weight * c for m, c in zip(linears, out_scales or [1.0] * len(linears))]).t()
+        return (w if in_scale is None else w * in_scale[:, None]).contiguous()
+
+    def _mm(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        return x @ m
+
+    def _mm_add(self, acc: torch.Tensor, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(acc, x, m)
+
+    def weights(self) -> list[torch.Tensor]:
+        """The tensors a step reads in full (all but the embedding row and the cache)."""
+        return [w for layer in self.layers for w in layer] + [self.out_t]
 
     @torch.inference_mode()
     def __call__(self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache,
@@ -480,7 +556,7 @@ class DecodeStep:
         rot = torch.view_as_complex(self.rot.index_select(0, positions)).unsqueeze(1)  # (B, 1, D/2)
         x = F.embedding(tokens, self.emb)
         for i, (wqkv, wo, w13, w2) in enumerate(self.layers):
-            qkv = self._norm(x) @ wqkv
+            qkv = self._mm(self._norm(x), wqkv)
             qk = torch.view_as_complex(qkv[:, :nqk].view(B, H + Hkv, D // 2, 2)) * rot
             qk = torch.view_as_real(qk).view(B, H + Hkv, D)
             kc, vc = cache.k[i], cache.v[i]
@@ -491,11 +567,11 @@ class DecodeStep:
             if bias is not None:
                 scores = (scores.view(B, Hkv, rep, L) + bias).view(B * Hkv, rep, L)
             o = torch.bmm(scores.softmax(-1), vc[:, :, :L].view(B * Hkv, L, D))  # (B * Hkv, rep, D)
-            x = torch.addmm(x, o.view(B, H * D), wo)
-            gu = self._norm(x) @ w13
-            x = torch.addmm(x, F.silu(gu[:, :self.hidden]) * gu[:, self.hidden:], w2)
+            x = self._mm_add(x, o.view(B, H * D), wo)
+            gu = self._mm(self._norm(x), w13)
+            x = self._mm_add(x, F.silu(gu[:, :self.hidden]) * gu[:, self.hidden:], w2)
         cache.length = L
-        return (self._norm(x) * self.final) @ self.out_t
+        return self._mm(self._norm(x) * self.final, self.out_t)
 
 
 _DECODE_STEPS: "weakref.WeakKeyDictionary[Llama, tuple[tuple, DecodeStep]]" = weakref.WeakKeyDictionary()

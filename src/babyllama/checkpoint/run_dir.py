@@ -5,6 +5,8 @@
     run_dir/checkpoints/step_000500/   a model folder (config.json, model.safetensors, tokenizer.model)
                                        plus state.pt: optimizer, step, data cursor, RNG states, scaler,
                                        config hash, metrics so far
+                                       (train.parallel = "fsdp": dcp/ sharded model and optimizer
+                                       + state.pt instead; see train/sharded_checkpoints.py)
     run_dir/checkpoints/latest         text file naming the newest complete checkpoint
     run_dir/model/                     the final model folder
     run_dir/loss.png, samples.txt      the loss plot and the samples printed during training
@@ -40,9 +42,11 @@ if TYPE_CHECKING:
 
 CONFIG_FILE, METRICS_FILE, LOSS_PLOT, SAMPLES_FILE = "config.toml", "metrics.jsonl", "loss.png", "samples.txt"
 MODEL_DIR, CHECKPOINTS_DIR, RECORD_FILE, TENSORBOARD_DIR = "model", "checkpoints", "record.json", "tensorboard"
+BUDGET_FILE = "budget.json"  # train.max_minutes' choice of max_steps (train/budget.py)
 RUN_FILES = (CONFIG_FILE, METRICS_FILE, CHECKPOINTS_DIR, MODEL_DIR, LOSS_PLOT, SAMPLES_FILE, RECORD_FILE,
-             TENSORBOARD_DIR)
+             TENSORBOARD_DIR, BUDGET_FILE)
 STEP_DIR = re.compile(r"^step_(\d+)$")
+DCP_DIR = "dcp"  # a sharded checkpoint's torch.distributed.checkpoint files (train/sharded_checkpoints.py)
 # what babyllama.utils.io's atomic writes leave when killed: ".NAME.XXXX.tmp" and ".NAME.PID.old"
 TEMPORARY = re.compile(r"^\.(.+)\.[^.]+\.tmp$")
 MOVED_ASIDE = re.compile(r"^\.(.+)\.\d+\.old$")
@@ -92,7 +96,8 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     found = []
     for p in root.iterdir():
         m = STEP_DIR.match(p.name)
-        if m and (p / "state.pt").is_file() and (p / "model.safetensors").is_file():
+        weights = (p / "model.safetensors").is_file() or (p / DCP_DIR / ".metadata").is_file()
+        if m and (p / "state.pt").is_file() and weights:
             found.append((int(m.group(1)), p))
     return sorted(found)
 
@@ -128,15 +133,25 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, model: torch.nn.Modul
             save_model(model, tmp, tokenizer, extra={"checkpoint_step": step})
         else:
             save_module_weights(model, tmp / "model.safetensors")
-        with open(tmp / "state.pt", "wb") as f:
-            torch.save(to_plain(state), f)
-            f.flush()
-            os.fsync(f.fileno())
-    atomic_write_text(root / "latest", final.name + "\n")
+        write_state(tmp / "state.pt", state)
+    mark_latest(run_dir, final, keep)
+    return final
+
+
+def write_state(path: Path, state: dict[str, Any]) -> None:
+    """state.pt (plain values, see to_plain), flushed to disk before the folder is renamed into place."""
+    with open(path, "wb") as f:
+        torch.save(to_plain(state), f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def mark_latest(run_dir: str | os.PathLike, final: Path, keep: int) -> None:
+    """Point checkpoints/latest at the complete checkpoint `final` and keep only the newest `keep`."""
+    atomic_write_text(checkpoints_dir(run_dir) / "latest", final.name + "\n")
     for _, old_dir in list_checkpoints(run_dir)[:-keep]:
         if old_dir != final:
             shutil.rmtree(old_dir, ignore_errors=True)
-    return final
 
 
 def save_module_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
@@ -177,6 +192,9 @@ def load_newest_checkpoint(run_dir: str | os.PathLike, model: torch.nn.Module,
     is named in one `warn` line and the previous one is tried."""
     found = checkpoints_newest_first(run_dir)
     for i, ckpt in enumerate(found):
+        if (ckpt / DCP_DIR).is_dir():
+            raise BabyLlamaError(f"{ckpt}: a sharded checkpoint (train.parallel = 'fsdp'); resume it with "
+                                 f"train.parallel=fsdp")
         try:
             state = load_checkpoint_state(ckpt)
             load_module_weights(model, ckpt / "model.safetensors")  # every tensor, so a partial load is overwritten

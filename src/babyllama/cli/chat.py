@@ -14,7 +14,8 @@ import argparse
 import json
 import sys
 
-from babyllama.cli.common import add_device_argument, add_threads_argument, cli_threads, device_from_args
+from babyllama.cli.common import (add_device_argument, add_dtype_argument, add_threads_argument, cli_threads,
+                                  device_from_args, dtype_from_args)
 from babyllama.cli.generate import add_generation_arguments, config_from_args as generation_config
 from babyllama.utils.io import BabyLlamaError, atomic_write_text
 
@@ -25,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model folder with the chat tokens (from babyllama sft or dpo)")
     parser.add_argument("--system", default="", help="system prompt put before the conversation")
     add_device_argument(parser)
+    add_dtype_argument(parser)
     add_threads_argument(parser)
     add_generation_arguments(parser)
     parser.set_defaults(max_new_tokens=200)
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from babyllama.decode.chat import reply
     from babyllama.loading import load
 
-    loaded = load(args.model, device=device_from_args(args))
+    loaded = load(args.model, device=device_from_args(args), dtype=dtype_from_args(args))
     model, tok = loaded.model, loaded.tokenizer
     cfg = generation_config(args)
     if cfg.num_beams > 1 or cfg.num_return_sequences > 1:

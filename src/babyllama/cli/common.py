@@ -22,13 +22,27 @@ def device_from_args(args: argparse.Namespace) -> torch.device:
     return pick_device(args.device, "--device")
 
 
+def add_dtype_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dtype", default="fp32", metavar="{fp32,bf16,int8}",
+                        help="weights for inference: fp32 (default), or weight-only bf16 / int8 (faster decoding, "
+                             "slightly different numbers; see docs)")
+
+
+def dtype_from_args(args: argparse.Namespace) -> str:
+    """The --dtype flag, checked (an unknown value is a one-line error)."""
+    from babyllama.decode.precision import check_dtype
+
+    return check_dtype(args.dtype, "--dtype")
+
+
 def add_source_arguments(parser: argparse.ArgumentParser, *, flag: str = "--source",
                          default: list[str] | None = None) -> None:
     """The options shared by `prepare` and `train-tokenizer` for choosing and reading inputs."""
     from babyllama.data.sources import DEFAULT_BUILTIN_STORIES, DEFAULT_DELIMITER, FORMATS
 
     parser.add_argument(flag, nargs="+", action="extend", dest="sources", default=None, metavar="SPEC",
-                        help="input: a file (txt, jsonl, json, parquet, optionally .gz/.xz), hf:NAME[@CONFIG]"
+                        help="input: a file (txt, jsonl, json, parquet, optionally .gz/.xz/.zst), a folder or glob of "
+                             "them, hf:NAME[@CONFIG]"
                              "[:SPLIT], or builtin (the built-in story generator)"
                              + (f"; default {' '.join(default)}" if default else ""))
     parser.add_argument("--format", choices=FORMATS, default="auto",

@@ -8,8 +8,8 @@ import sys
 import time
 from typing import Any
 
-from babyllama.cli.common import (add_device_argument, add_threads_argument, cli_threads, device_from_args,
-                                  read_prompts)
+from babyllama.cli.common import (add_device_argument, add_dtype_argument, add_threads_argument, cli_threads,
+                                  device_from_args, dtype_from_args, read_prompts)
 from babyllama.decode import GenerationConfig, GenerationResult, SettingError, generate, parse_assignments
 from babyllama.loading import load
 from babyllama.utils.io import BabyLlamaError, atomic_path
@@ -68,6 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stream", action="store_true", help="print text token by token (one prompt at a time)")
     parser.add_argument("--batch-size", type=int, default=32, help="prompts decoded together (default 32)")
     add_device_argument(parser)
+    add_dtype_argument(parser)
     add_threads_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="print nothing but results/errors")
     add_generation_arguments(parser)
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     if args.batch_size < 1:
         raise SettingError(f"--batch-size {args.batch_size}: must be >= 1")
-    model, tok = load(args.model, args.tokenizer, device_from_args(args))
+    model, tok = load(args.model, args.tokenizer, device_from_args(args), dtype=dtype_from_args(args))
     with cli_threads(args, model):
         if args.interactive:
             return _interactive(model, tok, cfg, args.quiet)

@@ -7,7 +7,8 @@ import json
 import math
 import os
 
-from babyllama.cli.common import add_device_argument, add_threads_argument, cli_threads, device_from_args
+from babyllama.cli.common import (add_device_argument, add_dtype_argument, add_threads_argument, cli_threads,
+                                  device_from_args, dtype_from_args)
 from babyllama.eval.perplexity import evaluate
 from babyllama.loading import load
 from babyllama.utils.io import BabyLlamaError, atomic_path, atomic_write_json
@@ -37,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--record", metavar="RUN_DIR",
                         help="also append the result to RUN_DIR/record.json (the run record reports read)")
     add_device_argument(parser)
+    add_dtype_argument(parser)
     add_threads_argument(parser, auto_small=False)
     parser.add_argument("--quiet", action="store_true")
 
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         raise BabyLlamaError("--per-doc-out needs --mode document")
     if args.record and not os.path.isdir(args.record):
         raise BabyLlamaError(f"--record {args.record}: run folder not found")
-    model, tok = load(args.model, args.tokenizer, device_from_args(args))
+    model, tok = load(args.model, args.tokenizer, device_from_args(args), dtype=dtype_from_args(args))
     with contextlib.ExitStack() as stack:
         stack.enter_context(cli_threads(args, model, auto_small=False))
         on_document = None

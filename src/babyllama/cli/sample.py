@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from babyllama.cli.common import add_device_argument, device_from_args
+from babyllama.cli.common import add_device_argument, add_dtype_argument, device_from_args, dtype_from_args
 from babyllama.decode import sample_text
 from babyllama.loading import load
 from babyllama.utils.io import BabyLlamaError
@@ -24,12 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one)")
     parser.add_argument("--num-samples", type=int, default=1, help="how many samples (default 1)")
     add_device_argument(parser)
+    add_dtype_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.max_new_tokens < 1 or args.num_samples < 1 or args.temperature < 0 or args.top_k < 0:
         raise BabyLlamaError("--max-new-tokens and --num-samples must be >= 1, --temperature and --top-k >= 0")
-    model, tokenizer = load(args.model, args.tokenizer, device=device_from_args(args))
+    model, tokenizer = load(args.model, args.tokenizer, device=device_from_args(args), dtype=dtype_from_args(args))
     texts = sample_text(model, tokenizer, args.prompt, args.max_new_tokens, temperature=args.temperature,
                         top_k=args.top_k, num_samples=args.num_samples, seed=args.seed)
     for i, text in enumerate(texts):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from babyllama.cli.common import add_device_argument, add_threads_argument, cli_threads, device_from_args
+from babyllama.cli.common import (add_device_argument, add_dtype_argument, add_threads_argument, cli_threads,
+                                  device_from_args, dtype_from_args)
 from babyllama.loading import load
 from babyllama.utils.io import BabyLlamaError
 from babyllama.utils.optional import require
@@ -27,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body-kb", type=int, default=256, help="largest request body in KiB (default 256)")
     parser.add_argument("--no-batching", action="store_true", help="run requests one at a time")
     add_device_argument(parser)
+    add_dtype_argument(parser)
     add_threads_argument(parser)
 
 
@@ -39,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         require(module, "for `babyllama serve`")
     from babyllama.serve import Limits, run_server
 
-    loaded = load(args.model, tokenizer=args.tokenizer, device=device_from_args(args))
+    loaded = load(args.model, tokenizer=args.tokenizer, device=device_from_args(args),
+                  dtype=dtype_from_args(args))
     path = Path(args.model).resolve()
     name = args.name or (path.parent.name if path.name == "model" else path.stem if path.is_file() else path.name)
     limits = Limits(max_tokens=args.max_tokens, max_n=args.max_n, max_body_bytes=args.max_body_kb * 1024)

@@ -11,6 +11,7 @@ _EXPORTS = {
     "Source": "sources",
     "iter_documents": "sources",
     "normalize_text": "sources",
+    "Filters": "filters",
     "prepare": "prepare",
     "load_manifest": "prepare",
     "token_dtype": "prepare",

@@ -29,13 +29,13 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 
 from babyllama.data.sources import iter_jsonl
+from babyllama.model import IGNORE_INDEX  # noqa: F401 - the targets the loss skips (-100); imported from here
 from babyllama.tokenizers import Tokenizer
 from babyllama.utils.io import BabyLlamaError
 
 SYSTEM, USER, ASSISTANT, END = "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"
 SPECIAL_TOKENS = (SYSTEM, USER, ASSISTANT, END)
 ROLE_TOKENS = {"system": SYSTEM, "user": USER, "assistant": ASSISTANT}
-IGNORE_INDEX = -100  # the targets the loss skips (train.objectives imports it from here)
 
 Message = dict[str, str]
 

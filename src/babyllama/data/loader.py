@@ -188,4 +188,4 @@ def iter_eval_batches(data_dir: str | os.PathLike, split: str, batch_size: int, 
         lo, hi = b * batch_size, min(n, (b + 1) * batch_size)
         flat = stream.read(lo * seq_len, (hi - lo) * seq_len + 1)
         windows = np.lib.stride_tricks.sliding_window_view(flat, seq_len + 1)[::seq_len]
-        yield _to_xy(np.ascontiguousarray(windows))
+        yield _to_xy(np.array(windows))  # a copy: the window view is read-only (and may be contiguous)

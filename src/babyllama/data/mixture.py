@@ -41,6 +41,21 @@ def parse_mixture(text: str, where: str = "data.mixture") -> list[tuple[str, flo
     return out
 
 
+def parse_named(text: str, where: str, example: str, form: str = "NAME=VALUE") -> dict[str, str]:
+    """{name: value} from "NAME=VALUE, NAME=VALUE" (names once each); errors show `example`."""
+    out: dict[str, str] = {}
+    for item in (s.strip() for s in text.split(",")):
+        if not item:
+            continue
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip() or not value.strip():
+            raise BabyLlamaError(f"{where}: {item!r} is not {form} (e.g. {example})")
+        if name.strip() in out:
+            raise BabyLlamaError(f"{where}: the name {name.strip()!r} is used twice")
+        out[name.strip()] = value.strip()
+    return out
+
+
 def check_weights(sources: Sequence[tuple[str, float]], where: str = "data.mixture") -> None:
     if not sources:
         raise BabyLlamaError(f"{where}: no data sets given; write DIR=WEIGHT, DIR=WEIGHT")
@@ -53,6 +68,13 @@ def check_weights(sources: Sequence[tuple[str, float]], where: str = "data.mixtu
         if not (Path(folder).expanduser() / "manifest.json").is_file():
             raise BabyLlamaError(f"{where}: {folder} is not a prepared data folder (no manifest.json); make it with "
                                  f"`babyllama prepare --out {folder}`")
+
+
+def draw_sources(cum: np.ndarray, seed: int, batch: int, n: int) -> np.ndarray:
+    """n source indices for global batch `batch`: index i with probability cum[i] - cum[i-1] (cum: the
+    cumulative weights, ending at 1), from a generator seeded by (seed, batch) alone."""
+    u = np.random.default_rng([seed, batch]).random(n)
+    return np.searchsorted(cum, u, side="right").clip(max=len(cum) - 1)
 
 
 class MixtureLoader:
@@ -83,8 +105,7 @@ class MixtureLoader:
 
     def draw(self, batch: int) -> np.ndarray:
         """The source index of each of the batch_size * world_size sequences of global batch `batch`."""
-        u = np.random.default_rng([self.seed, batch]).random(self.batch_size * self.world_size)
-        return np.searchsorted(self._cum, u, side="right").clip(max=len(self.loaders) - 1)
+        return draw_sources(self._cum, self.seed, batch, self.batch_size * self.world_size)
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         choice = self.draw(self._batch)

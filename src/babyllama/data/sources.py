@@ -10,20 +10,23 @@ Every document goes through `normalize_text`: CRLF -> LF, surrounding whitespace
 """
 from __future__ import annotations
 
-import gzip
+import dataclasses
+import glob
 import hashlib
 import io
 import json
-import lzma
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
+from babyllama.data.readers import STRICT, Problems, Progress, compression, contains, decode, iter_lines, read_all
 from babyllama.utils.io import BabyLlamaError
 
 DEFAULT_DELIMITER = "<|endoftext|>"
 FORMATS = ("auto", "lines", "delimited", "jsonl", "json", "parquet")
+# files a folder or glob source reads (each optionally .gz/.xz/.zst); other files there are left alone
+READABLE_SUFFIXES = (".txt", ".text", ".jsonl", ".ndjson", ".json", ".parquet")
 DEFAULT_BUILTIN_STORIES = 20000
 
 
@@ -45,86 +48,16 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _compression(path: Path) -> str | None:
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        return "gz"
-    if name.endswith(".xz"):
-        return "xz"
-    return None
-
-
-def _open_binary(path: Path) -> IO[bytes]:
-    kind = _compression(path)
-    if kind == "gz":
-        return gzip.open(path, "rb")
-    if kind == "xz":
-        return lzma.open(path, "rb")
-    return open(path, "rb")
-
-
-def _read_all(path: Path) -> bytes:
-    try:
-        with _open_binary(path) as f:
-            return f.read()
-    except (OSError, EOFError, lzma.LZMAError) as e:
-        raise BabyLlamaError(f"{path}: cannot read/decompress ({e}); check the file is intact") from None
-
-
-def _decode(path: Path, data: bytes, lineno: int | None = None) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if lineno is None:  # find the line of the bad byte
-            lineno = data.count(b"\n", 0, e.start) + 1
-        raise BabyLlamaError(
-            f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start}); re-encode the file as UTF-8"
-        ) from None
-
-
-def _iter_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (line number, line without its newline), checking UTF-8 line by line."""
-    lineno = 0
-    try:
-        with _open_binary(path) as f:
-            for lineno, raw in enumerate(f, 1):
-                line = _decode(path, raw, lineno)
-                if lineno == 1 and line.startswith("\ufeff"):
-                    line = line[1:]
-                if line.endswith("\n"):
-                    line = line[:-1]
-                if line.endswith("\r"):
-                    line = line[:-1]
-                yield lineno, line
-    except (OSError, EOFError, lzma.LZMAError) as e:
-        raise BabyLlamaError(f"{path}:{lineno + 1}: cannot read/decompress ({e}); check the file is intact") from None
-    if lineno == 0:
-        raise BabyLlamaError(f"{path}: empty file; give a file with text in it")
-
-
-def _contains(path: Path, needle: str) -> bool:
-    """True if the (decompressed) file contains `needle`; streams in 1 MiB chunks."""
-    pat = needle.encode("utf-8")
-    tail = b""
-    try:
-        with _open_binary(path) as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                if pat in tail + chunk:
-                    return True
-                tail = chunk[-(len(pat) - 1):] if len(pat) > 1 else b""
-    except (OSError, EOFError, lzma.LZMAError) as e:
-        raise BabyLlamaError(f"{path}: cannot read/decompress ({e}); check the file is intact") from None
-    return False
-
-
-def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line of a JSONL file (optionally .gz/.xz). A missing
-    file, or a line that is not a JSON object, is a BabyLlamaError naming the file and line."""
+def iter_jsonl(path: str | os.PathLike, problems: Problems = STRICT,
+               progress: Progress | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSONL file (optionally .gz/.xz/.zst). A missing
+    file, or a line that is not a JSON object, is a BabyLlamaError naming the file and line; a line that is
+    not UTF-8 too, unless `problems` is lenient (then it is counted and skipped)."""
     path = Path(path)
     if not path.is_file():
         raise BabyLlamaError(f"{path}: file not found")
-    for lineno, line in _iter_lines(path):
-        if not line.strip():
+    for lineno, line in iter_lines(path, problems, progress):
+        if line is None or not line.strip():
             continue
         try:
             obj = json.loads(line)
@@ -141,10 +74,17 @@ def _one_line(e: Exception) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
 
-def format_from_name(path: Path) -> str:
-    """Format implied by the file name (after any .gz/.xz): jsonl, json, parquet, else auto (text)."""
+def _readable_name(path: Path) -> bool:
     name = path.name.lower()
-    if _compression(path):
+    if compression(path):
+        name = name.rsplit(".", 1)[0]
+    return name.endswith(READABLE_SUFFIXES)
+
+
+def format_from_name(path: Path) -> str:
+    """Format implied by the file name (after any .gz/.xz/.zst): jsonl, json, parquet, else auto (text)."""
+    name = path.name.lower()
+    if compression(path):
         name = name.rsplit(".", 1)[0]
     if name.endswith((".jsonl", ".ndjson")):
         return "jsonl"
@@ -168,7 +108,9 @@ def _missing_field(where: str, field: str, keys: Iterable[str]) -> BabyLlamaErro
 
 @dataclass
 class Source:
-    """One input: a file path, `hf:NAME[@CONFIG][:SPLIT]`, or `builtin` (the story generator)."""
+    """One input: a file path, a folder or glob of files, `hf:NAME[@CONFIG][:SPLIT]`, or `builtin` (the story
+    generator). A folder is read recursively in sorted order (hidden files and files not named *.txt, *.text,
+    *.jsonl, *.ndjson, *.json, *.parquet, each optionally .gz/.xz/.zst, are left out); so is a glob's match."""
 
     spec: str
     format: str = "auto"
@@ -181,6 +123,7 @@ class Source:
     def __post_init__(self) -> None:
         self._resolved: str | None = None
         self._stories: list[str] | None = None  # builtin stories, generated once per Source
+        self._units: list[Source] | None = None
         self.spec = str(self.spec)
         if self.format not in FORMATS:
             raise BabyLlamaError(f"unknown format {self.format!r}; choose from {', '.join(FORMATS)}")
@@ -189,15 +132,42 @@ class Source:
 
     @property
     def kind(self) -> str:
+        """builtin, hf, file, or files (a folder or a glob)."""
         if self.spec == "builtin":
             return "builtin"
         if self.spec.startswith("hf:"):
             return "hf"
+        if self.path.is_dir() or (glob.has_magic(self.spec) and not self.path.exists()):
+            return "files"
         return "file"
 
     @property
     def path(self) -> Path:
         return Path(self.spec).expanduser()
+
+    def units(self) -> list["Source"]:
+        """The sources read one after another: one per file of a folder or glob, else [self]."""
+        if self.kind != "files":
+            return [self]
+        if self._units is None:
+            self._units = [dataclasses.replace(self, spec=str(p)) for p in self._expand()]
+        return self._units
+
+    def _expand(self) -> list[Path]:
+        if self.path.is_dir():
+            found = [p for p in self.path.rglob("*") if p.is_file()
+                     and not any(part.startswith(".") for part in p.relative_to(self.path).parts)]
+            files = sorted((p for p in found if _readable_name(p) and p.stat().st_size > 0),
+                           key=lambda p: p.relative_to(self.path).as_posix())
+            if not files:
+                raise BabyLlamaError(
+                    f"{self.path}: no readable files in this folder ({len(found)} other file(s)); it reads non-empty "
+                    f"{', '.join('*' + s for s in READABLE_SUFFIXES)} (optionally .gz/.xz/.zst)")
+            return files
+        files = sorted(Path(p) for p in glob.glob(os.path.expanduser(self.spec), recursive=True) if Path(p).is_file())
+        if not files:
+            raise BabyLlamaError(f"{self.spec}: no files match this pattern")
+        return files
 
     def resolved_format(self) -> str:
         """The format actually used for a file (auto resolved by name, then by delimiter presence)."""
@@ -205,71 +175,96 @@ class Source:
         if self._resolved is None:
             fmt = self.format if self.format != "auto" else format_from_name(self.path)
             if fmt == "auto":
-                fmt = "delimited" if _contains(self.path, self.delimiter) else "lines"
+                fmt = "delimited" if contains(self.path, self.delimiter) else "lines"
             self._resolved = fmt
         return self._resolved
 
     def _check_file(self) -> None:
         p = self.path
         if not p.exists():
-            raise BabyLlamaError(f"{p}: file not found; give an existing file, hf:NAME or builtin")
+            raise BabyLlamaError(f"{p}: file not found; give an existing file, folder, glob, hf:NAME or builtin")
         if not p.is_file():
             raise BabyLlamaError(f"{p}: not a file; give a text/JSONL/JSON/parquet file")
         if p.stat().st_size == 0:
             raise BabyLlamaError(f"{p}: empty file; give a file with text in it")
 
-    def documents(self) -> Iterator[str]:
-        """Yield normalized, non-empty documents. Raises BabyLlamaError if there are none."""
+    def documents(self, problems: Problems | None = None, skip: int = 0,
+                  progress: Progress | None = None) -> Iterator[str]:
+        """Yield normalized, non-empty documents.
+
+        Without `problems` every input problem is a BabyLlamaError, as is a source with no documents. With a
+        lenient `problems` (babyllama prepare) a line that is not UTF-8 drops its document and a truncated
+        compressed file ends early, both counted there. `skip` leaves out the first `skip` documents (without
+        reporting problems among them again), to resume; `progress` follows the on-disk position."""
         count = 0
-        for text in self._raw_documents():
-            text = normalize_text(text, self.keep_blank_lines)
-            if text.strip():
-                count += 1
-                yield text
-        if count == 0:
+        probs = problems or STRICT
+        for unit in self.units():
+            if problems is not None:
+                problems.muted = count < skip
+            for text in unit._raw_documents(probs, progress):
+                text = normalize_text(text, self.keep_blank_lines)
+                if text.strip():
+                    count += 1
+                    if count <= skip:
+                        if problems is not None:
+                            problems.muted = count < skip
+                        continue
+                    yield text
+            if progress is not None:
+                progress.finish()
+        if count == 0 and problems is None:
             raise BabyLlamaError(f"{self.spec}: no documents found (only blank text); check --format/--field")
 
-    def _raw_documents(self) -> Iterator[str]:
+    def _raw_documents(self, problems: Problems = STRICT, progress: Progress | None = None) -> Iterator[str]:
         if self.kind == "builtin":
             return self._builtin()
         if self.kind == "hf":
-            return self._hf()
+            return self._hf(streaming=problems is not STRICT)
         fmt = self.resolved_format()
-        return {
-            "lines": self._lines,
-            "delimited": self._delimited,
-            "jsonl": self._jsonl,
-            "json": self._json,
-            "parquet": self._parquet,
-        }[fmt]()
+        if fmt in ("json", "parquet"):
+            if progress is not None:
+                progress.skip(self.path.stat().st_size)
+            return self._json() if fmt == "json" else self._parquet()
+        reader = {"lines": self._lines, "delimited": self._delimited, "jsonl": self._jsonl}[fmt]
+        return reader(problems, progress)
 
-    def _lines(self) -> Iterator[str]:
-        for _, line in _iter_lines(self.path):
-            if line.strip():
+    def _lines(self, problems: Problems, progress: Progress | None) -> Iterator[str]:
+        for _, line in iter_lines(self.path, problems, progress):
+            if line is not None and line.strip():
                 yield line
 
-    def _delimited(self) -> Iterator[str]:
+    def _delimited(self, problems: Problems, progress: Progress | None) -> Iterator[str]:
         current: list[str] = []
-        for _, line in _iter_lines(self.path):
+        bad = False  # the document in progress had a line that could not be read: drop it
+        for _, line in iter_lines(self.path, problems, progress):
+            if line is None:
+                bad = True
+                continue
             if self.delimiter in line:
                 parts = line.split(self.delimiter)
                 current.append(parts[0])
-                yield "\n".join(current)
+                if not bad:
+                    yield "\n".join(current)
+                bad = False
                 yield from parts[1:-1]
                 current = [parts[-1]]
             else:
                 current.append(line)
-        yield "\n".join(current)
+        if not bad:
+            yield "\n".join(current)
 
-    def _jsonl(self) -> Iterator[str]:
-        for lineno, obj in iter_jsonl(self.path):
-            where = f"{self.path}:{lineno}"
-            if self.field not in obj:
-                raise _missing_field(where, self.field, obj.keys())
-            yield _field_text(obj[self.field], where, self.field)
+    def _jsonl(self, problems: Problems, progress: Progress | None) -> Iterator[str]:
+        path, field = self.path, self.field
+        for lineno, obj in iter_jsonl(path, problems, progress):
+            value = obj.get(field)
+            if not isinstance(value, str):  # missing or not text: say where
+                if field not in obj:
+                    raise _missing_field(f"{path}:{lineno}", field, obj.keys())
+                _field_text(value, f"{path}:{lineno}", field)
+            yield value
 
     def _json(self) -> Iterator[str]:
-        text = _decode(self.path, _read_all(self.path))
+        text = decode(self.path, read_all(self.path))
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
@@ -292,7 +287,7 @@ class Source:
         except ImportError:
             raise BabyLlamaError(f"{self.path}: reading parquet needs pyarrow; pip install pyarrow") from None
         try:
-            handle = io.BytesIO(_read_all(self.path)) if _compression(self.path) else self.path
+            handle = io.BytesIO(read_all(self.path)) if compression(self.path) else self.path
             pf = pq.ParquetFile(handle)
         except BabyLlamaError:
             raise
@@ -323,7 +318,8 @@ class Source:
             raise BabyLlamaError(f"{self.spec}: give a dataset name, e.g. hf:roneneldan/TinyStories")
         return name, (config or None), (split or "train")
 
-    def _hf(self) -> Iterator[str]:
+    def _hf(self, streaming: bool = False) -> Iterator[str]:
+        """Rows of a Hugging Face dataset; `streaming` reads them as they download, without a local copy."""
         name, config, split = self._hf_parts()
         try:
             import datasets  # type: ignore[import-not-found]
@@ -333,17 +329,21 @@ class Source:
                 "and network access or a local cache; or download the data and pass the file"
             ) from None
         try:
-            ds = datasets.load_dataset(name, config, split=split)
+            ds = (datasets.load_dataset(name, config, split=split, streaming=True) if streaming
+                  else datasets.load_dataset(name, config, split=split))
         except Exception as e:  # offline, unknown name, bad split: all reported the same way
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise BabyLlamaError(
                 f"{self.spec}: could not load dataset ({msg}); check the name/split and the network, "
                 "or set HF_DATASETS_OFFLINE=1 to use a cached copy"
             ) from None
-        if self.field not in ds.column_names:
-            raise _missing_field(self.spec, self.field, ds.column_names)
+        columns = ds.column_names  # None for some streaming datasets: then checked on the first rows
+        if columns is not None and self.field not in columns:
+            raise _missing_field(self.spec, self.field, columns)
         row = 0
         for batch in ds.iter(batch_size=1000):
+            if self.field not in batch:
+                raise _missing_field(self.spec, self.field, batch.keys())
             for value in batch[self.field]:
                 yield _field_text(value, f"{self.spec}: row {row}", self.field)
                 row += 1
@@ -360,7 +360,9 @@ class Source:
         yield from self._stories
 
     def describe(self, hash_files: bool = True) -> dict[str, Any]:
-        """A JSON-able description, with the sha256 of a source file."""
+        """A JSON-able description, with the sha256 of a source file (of each file of a folder or glob)."""
+        if self.kind == "files":
+            return {"spec": self.spec, "kind": "files", "files": [u.describe(hash_files) for u in self.units()]}
         if self.kind == "builtin":
             return {"spec": "builtin", "kind": "builtin", "stories": self.builtin_stories, "seed": self.seed}
         if self.kind == "hf":

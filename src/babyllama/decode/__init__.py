@@ -19,6 +19,7 @@ training loop's samples included, comes from `processors.sample_from`.
 Modules: settings (GenerationConfig, GenerationResult, SettingError), processors (penalties,
 filters, the sampler), steps (prefill, one-token step), text (stop strings, streaming), beam,
 engine (`generate`, `sample_text`). The decoding study that compares settings is eval/decode_study.py.
+precision: weight-only bf16 / int8 inference (`to_precision`; `load(path, dtype=...)` uses it).
 """
 from babyllama.decode.engine import generate, sample_text, sampling_config
 from babyllama.decode.settings import GenerationConfig, GenerationResult, SettingError, parse_assignments

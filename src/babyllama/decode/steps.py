@@ -7,6 +7,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from babyllama.decode.precision import precision_step
 from babyllama.decode.settings import GenerationConfig, SettingError
 from babyllama.model import KVCache, Llama
 
@@ -64,9 +65,10 @@ StepFn = Callable[[torch.Tensor, torch.Tensor, KVCache, "torch.Tensor | None"], 
 
 def step_function(model: Llama, fast: bool) -> StepFn:
     """step(tokens, positions, cache, keys) -> logits (B, V): the model's fused DecodeStep when `fast`
-    (fp32/fp64 weights), else `Llama.forward` on one token."""
+    (fp32/fp64 weights; its PrecisionStep for bf16/int8 ones from `decode.precision`), else
+    `Llama.forward` on one token."""
     if fast and isinstance(model, Llama) and model.tok_embeddings.weight.dtype in (torch.float32, torch.float64):
-        return model.decoder()
+        return precision_step(model)
 
     def slow(tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache, keys: torch.Tensor | None):
         out = model(tokens[:, None], attention_mask=keys, positions=positions[:, None], kv_cache=cache,

@@ -76,6 +76,7 @@ class ProgressBar(Callback):
             self.bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_s']:,.0f}", refresh=False)
 
     def on_step(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        self.bar.total = trainer.cfg.optim.max_steps  # a time budget fixes it after the first steps
         self.bar.update(1)
 
     def on_end(self, trainer: Trainer, outcome: str) -> None:

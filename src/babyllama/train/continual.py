@@ -20,7 +20,7 @@ import torch
 
 from babyllama.checkpoint.run_dir import METRICS_FILE
 from babyllama.config import TrainConfig
-from babyllama.data.mixture import MixtureLoader, parse_mixture
+from babyllama.data.mixture import MixtureLoader, parse_mixture, parse_named
 from babyllama.data.prepare import load_manifest, split_info
 from babyllama.model import unwrap_model
 from babyllama.report.plots import read_metrics
@@ -42,17 +42,7 @@ def mixture_loader(cfg: TrainConfig, rank: int, world_size: int, tokenizer_hash:
 
 def parse_val_sets(text: str, where: str = "data.val_sets") -> list[tuple[str, str]]:
     """[(name, folder)] from "NAME=DIR, NAME=DIR"."""
-    out: list[tuple[str, str]] = []
-    for item in (s.strip() for s in text.split(",")):
-        if not item:
-            continue
-        name, eq, folder = item.partition("=")
-        if not eq or not name.strip() or not folder.strip():
-            raise BabyLlamaError(f"{where}: {item!r} is not NAME=DIR (e.g. zh=data/zh, en=data/en)")
-        if name.strip() in {n for n, _ in out}:
-            raise BabyLlamaError(f"{where}: the name {name.strip()!r} is used twice")
-        out.append((name.strip(), folder.strip()))
-    return out
+    return list(parse_named(text, where, "zh=data/zh, en=data/en", "NAME=DIR").items())
 
 
 class ValidationSets(Callback):

@@ -3,13 +3,15 @@
     torchrun --nproc_per_node 2 -m babyllama pretrain --config recipes/quickstart.toml
 
 gloo on CPU, nccl on CUDA. Each rank reads its own slice of the global batch; DistributedDataParallel
-averages gradients; only rank 0 writes files and logs.
+averages gradients (train.parallel = "ddp"; "fsdp" shards the model instead: train/fsdp.py); only
+rank 0 writes files and logs.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
@@ -72,6 +74,23 @@ def wrap(model: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
 
     ids = [device.index if device.index is not None else info.local_rank] if device.type == "cuda" else None
     return DDP(model, device_ids=ids)
+
+
+def no_sync(model: nn.Module) -> contextlib.AbstractContextManager:
+    """Backward inside this context accumulates gradients without syncing them across processes:
+    DDP's no_sync(), or FSDP2's set_requires_gradient_sync(False) (a sharded model)."""
+    if hasattr(model, "set_requires_gradient_sync"):
+        return _fsdp_no_sync(model)
+    return model.no_sync()
+
+
+@contextlib.contextmanager
+def _fsdp_no_sync(model: Any) -> Iterator[None]:
+    model.set_requires_gradient_sync(False)
+    try:
+        yield
+    finally:
+        model.set_requires_gradient_sync(True)
 
 
 def all_reduce_mean(t: torch.Tensor, info: DistInfo) -> torch.Tensor:

@@ -27,12 +27,14 @@ from babyllama.checkpoint.run_dir import (CONFIG_FILE, MODEL_DIR, RUN_FILES, TEM
 from babyllama.config import TrainConfig, config_hash, load_config
 from babyllama.model import Llama
 from babyllama.train import distributed as D
+from babyllama.train.budget import budget_callbacks
 from babyllama.train.callbacks import ConsoleLog, ProgressBar, StopOnSignal, console_log
 from babyllama.train.continual import continual_callbacks, mixture_loader
 from babyllama.train.objectives import LanguageModeling, Objective
 from babyllama.train.live_log import LiveLog
 from babyllama.train.run_files import (Checkpoints, FinalModel, LossPlot, MetricsFile, RunFolder, RunRecord,
                                        Samples)
+from babyllama.train.sharded_checkpoints import ShardedCheckpoints, load_newest_sharded
 from babyllama.train.trainer import BatchSource, Callback, EvalData, Trainer
 from babyllama.utils.device import pick_device, seed_everything
 from babyllama.utils.io import BabyLlamaError
@@ -153,13 +155,15 @@ def _run(cfg: TrainConfig, dist: D.DistInfo, device: torch.device, model: nn.Mod
     _check_model(model, cfg, data.vocab_size)
     trainer = Trainer(cfg, model, objective or LanguageModeling(), data.train_data, eval_data, device=device,
                       dist=dist, bytes_per_token=data.bytes_per_token, log=log)
+    budget = budget_callbacks(cfg, run_dir, resume, log)  # a resumed run takes its recorded max_steps here
     resumed_from = _resume(trainer, run_dir, log) if resume else None
 
     stop = StopOnSignal()
-    checkpoints, final_model = Checkpoints(run_dir, data.tokenizer, resumed_from), FinalModel(run_dir, data.tokenizer)
+    saver = ShardedCheckpoints if tc.parallel == "fsdp" else Checkpoints
+    checkpoints, final_model = saver(run_dir, data.tokenizer, resumed_from), FinalModel(run_dir, data.tokenizer)
     plugins = [stop, ProgressBar(enabled=not quiet), ConsoleLog(log), *callbacks,
                *continual_callbacks(cfg, data.tokenizer, run_dir, resumed_from is not None, log),
-               RunFolder(run_dir, replaced), MetricsFile(run_dir, resumed_from is not None, log), checkpoints,
+               RunFolder(run_dir, replaced), *budget, MetricsFile(run_dir, resumed_from is not None, log), checkpoints,
                final_model, LossPlot(run_dir), Samples(run_dir, data.tokenizer, log), LiveLog(run_dir),
                RunRecord(run_dir)]
     _log_summary(trainer, run_dir, log)
@@ -177,7 +181,10 @@ def _run(cfg: TrainConfig, dist: D.DistInfo, device: torch.device, model: nn.Mod
 
 
 def _resume(trainer: Trainer, run_dir: Path, log: Callable[..., None]) -> Path:
-    found = load_newest_checkpoint(run_dir, trainer.model, warn=log)
+    if trainer.cfg.train.parallel == "fsdp":
+        found = load_newest_sharded(trainer, run_dir, warn=log)
+    else:
+        found = load_newest_checkpoint(run_dir, trainer.model, warn=log)
     if found is None:  # checkpoints vanished since check_resumable
         raise BabyLlamaError(f"no checkpoint yet in {run_dir}; start it again with the same command")
     ckpt, state = found

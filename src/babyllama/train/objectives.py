@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from babyllama.data.chat import IGNORE_INDEX
+from babyllama.model import Llama, unwrap_model
 
 
 class Objective:
@@ -40,6 +41,8 @@ class LanguageModeling(Objective):
 
     def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
         x, y = batch[0], batch[1]
+        if isinstance(unwrap_model(model), Llama):  # the loss made chunk by chunk, without the logits
+            return model(x, targets=y).loss, {}
         logits = model(x).logits
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1),
                                ignore_index=IGNORE_INDEX)

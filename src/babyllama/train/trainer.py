@@ -23,6 +23,7 @@ from torch import nn
 
 from babyllama.config import TrainConfig
 from babyllama.train import distributed as D
+from babyllama.train import fsdp as F
 from babyllama.train.objectives import LanguageModeling, Objective
 from babyllama.train.optim import build_optimizer
 from babyllama.train.rng import rng_state, set_rng_state
@@ -177,6 +178,10 @@ class Trainer:
         self.bytes_per_token = bytes_per_token
         self.model = model.to(device)
         self.model.train()
+        if tc.parallel == "fsdp":  # shard before the optimizer takes the parameters (they become DTensors)
+            F.check(cfg, self.dist, self.precision)
+            F.shard(self.model, self.dist, device, self.precision)
+            self.eval_data = F.lockstep(eval_data, self.dist, device)
         self.optimizer = build_optimizer(self.model, oc.name, oc.lr, oc.betas, oc.eps, oc.weight_decay, device.type)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
         if self.dist.enabled:
@@ -187,7 +192,7 @@ class Trainer:
                             device=device)
             probe = (x, x.clone()) if isinstance(objective, LanguageModeling) else None
             self._forward = _try_compile(self.model, device, probe, objective, log)
-        self._ddp = D.wrap(self._forward, self.dist, device)
+        self._ddp = self._forward if tc.parallel == "fsdp" else D.wrap(self._forward, self.dist, device)
         self._amp = autocast_context(device, self.precision)
         mcfg = getattr(self.model, "config", None)
         self.flops_per_token = mcfg.flops_per_token(cfg.data.seq_len) if hasattr(mcfg, "flops_per_token") else None
@@ -223,7 +228,8 @@ class Trainer:
         if len(ranks) != self.dist.world_size:
             raise BabyLlamaError(f"{source}: written by {len(ranks)} process(es); resume with the same number "
                                  f"(now {self.dist.world_size})")
-        self.optimizer.load_state_dict(state["optimizer"])
+        if state["optimizer"] is not None:  # None: loaded already (sharded checkpoints)
+            self.optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.train_data.load_state_dict(ranks[self.dist.rank]["data"])
@@ -250,7 +256,7 @@ class Trainer:
         for micro in range(tc.grad_accum):
             batch = to_device(self.train_data.next_batch(), self.device)
             sync = micro == tc.grad_accum - 1 or not self.dist.enabled
-            with (contextlib.nullcontext() if sync else self._ddp.no_sync()):
+            with (contextlib.nullcontext() if sync else D.no_sync(self._ddp)):
                 with self._amp:
                     loss, m = self.objective.loss(self._ddp, batch)
                 self.scaler.scale(loss / tc.grad_accum).backward()
@@ -281,18 +287,19 @@ class Trainer:
 
     # ---- evaluation
 
-    def evaluate(self) -> tuple[float | None, float | None]:
-        """(validation loss, bits per byte) over eval_data, weighted by targets and summed over ranks;
-        (None, None) without validation data. The objective's own metrics, weighted the same way, are
-        left in self.val_metrics as val_<name>."""
+    def evaluate(self, eval_data: EvalData | None = None) -> tuple[float | None, float | None]:
+        """(validation loss, bits per byte) over eval_data (default: the run's), weighted by targets and
+        summed over ranks; (None, None) without validation data. The objective's own metrics, weighted
+        the same way, are left in self.val_metrics as val_<name>."""
         self.val_metrics = {}
-        if self.eval_data is None:
+        eval_data = eval_data if eval_data is not None else self.eval_data
+        if eval_data is None:
             return None, None
         self.model.eval()
         total = torch.zeros(2, dtype=torch.float64, device=self.device)
         sums: dict[str, float] = {}
         with torch.no_grad():
-            for batch in self.eval_data(self.dist.rank, self.dist.world_size):
+            for batch in eval_data(self.dist.rank, self.dist.world_size):
                 batch = to_device(batch, self.device)
                 with self._amp:
                     loss, metrics = self.objective.loss(self._forward, batch)
@@ -353,8 +360,9 @@ class Trainer:
         return outcome
 
     def _steps(self) -> str:
-        tc, max_steps = self.cfg.train, self.cfg.optim.max_steps
-        while self.step < max_steps:
+        tc = self.cfg.train
+        while self.step < self.cfg.optim.max_steps:  # re-read: a time budget fixes it after the first steps
+            max_steps = self.cfg.optim.max_steps
             record = self.train_step()
             if (tc.eval_every and self.step % tc.eval_every == 0) or self.step == max_steps:
                 self._evaluate_into(record)

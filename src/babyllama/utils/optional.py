@@ -7,7 +7,8 @@ from typing import Any
 from babyllama.utils.io import BabyLlamaError
 
 _EXTRAS = {"transformers": "hf", "tokenizers": "hf", "gguf": "gguf", "starlette": "serve", "uvicorn": "serve",
-           "pydantic": "serve", "tensorboard": "logging", "wandb": "logging"}
+           "pydantic": "serve", "zstandard": "data", "tensorboard": "logging", "wandb": "logging",
+           "rouge_score": "eval", "sacrebleu": "eval"}
 
 
 def require(module: str, why: str) -> Any:

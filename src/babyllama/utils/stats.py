@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -36,5 +36,17 @@ def bootstrap_ci(correct: Sequence | np.ndarray, n_boot: int = 2000, level: floa
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(per_example), size=(n_boot, len(per_example)))
     stats = per_example[idx].mean(1)
+    alpha = (1.0 - level) / 2
+    return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))
+
+
+def bootstrap_ci_of(statistic: Callable[[np.ndarray], float], n: int, n_boot: int = 1000, level: float = 0.95,
+                    seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap CI of a statistic that is not a mean (corpus BLEU): `statistic(indices)`
+    is computed on `n_boot` resamples of the n example indices, drawn with replacement."""
+    if n < 1:
+        raise ValueError("bootstrap_ci_of needs at least one example")
+    rng = np.random.default_rng(seed)
+    stats = [statistic(rng.integers(0, n, size=n)) for _ in range(n_boot)]
     alpha = (1.0 - level) / 2
     return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))
