@@ -145,6 +145,7 @@ def test_multitask_run_logs_each_tasks_validation_loss(setup, tmp_path):
     # independent: the final model's mean cross-entropy over each task's dev answers, token-weighted
     model, tok = load_model_dir(r.model_dir)
     model.eval()
+    pooled_total, pooled_count = 0.0, 0
     for task in ("squad", "sst"):
         total, count = 0.0, 0
         for ex in load_task(task, paths[task], split="dev"):
@@ -155,9 +156,11 @@ def test_multitask_run_logs_each_tasks_validation_loss(setup, tmp_path):
             total += F.cross_entropy(logits[0].float(), y, ignore_index=IGNORE_INDEX, reduction="sum").item()
             count += int((y != IGNORE_INDEX).sum())
         assert evals[-1][f"val/{task}/loss"] == pytest.approx(total / count, rel=1e-4)
+        pooled_total, pooled_count = pooled_total + total, pooled_count + count
     # the pooled val_loss is the token-weighted mean of the two
     assert min(evals[-1]["val/squad/loss"], evals[-1]["val/sst/loss"]) <= evals[-1]["val_loss"] \
         <= max(evals[-1]["val/squad/loss"], evals[-1]["val/sst/loss"])
+    assert evals[-1]["val_loss"] == pytest.approx(pooled_total / pooled_count, rel=1e-4)
 
 
 def test_multitask_resume_gives_the_same_losses(setup, tmp_path):

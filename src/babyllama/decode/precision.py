@@ -71,11 +71,6 @@ class LowPrecisionLinear(nn.Module):
             self.register_buffer("weight", q)
             self.register_buffer("scale", scale)
 
-    def dequantized(self) -> torch.Tensor:
-        """The weight as float32 (N, K): what the products use."""
-        w = self.weight.float()
-        return w if self.scale is None else w * self.scale[:, None]
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         xb = x.reshape(-1, shape[-1]).to(torch.bfloat16)

@@ -51,7 +51,8 @@ def evaluate_wikitext(model: Any, tokenizer: Any, *, path: str | Path | None = N
     given, None: all). Returns the task report."""
     path = Path(path) if path is not None else shared_data() / "wikitext2" / "wiki.test.raw"
     text = read_wikitext(path, n)
-    total_lines = len(read_wikitext(path).splitlines()) if n is not None else len(text.splitlines())
+    lines = len(text.splitlines())
+    total_lines = len(read_wikitext(path).splitlines()) if n is not None else lines
     tokens = tokenizer.encode(text, bos=True, eos=False)
     nbytes, words = len(text.encode("utf-8")), len(text.split())
     res = perplexity_of_tokens(model, tokens, context, stride, batch_size, nbytes=nbytes)
@@ -60,7 +61,6 @@ def evaluate_wikitext(model: Any, tokenizer: Any, *, path: str | Path | None = N
                "word_perplexity": math.exp(res.tokens * math.log(V) / words)}
     values = {"token_perplexity": res.perplexity, "bits_per_byte": res.bits_per_byte,
               "word_perplexity": word_perplexity(res, words)}
-    lines = len(text.splitlines())
     return {"task": "wikitext", "mode": f"stream, context {res.context}, stride {res.stride}", "n": lines,
             "metrics": {k: {"mean": v, "ci95_low": None, "ci95_high": None, "n": res.tokens}
                         for k, v in values.items()},

@@ -91,8 +91,8 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
 
 def build_optimizer(model: nn.Module, name: str, lr: float, betas: tuple[float, float], eps: float,
                     weight_decay: float, device_type: str = "cpu") -> torch.optim.Optimizer:
-    """The optimizer named in the config: 'adamw' (torch's, fused on CUDA and CPU), 'babyllama_adamw' (ours),
-    'minllama_adamw' (ours, minllama flavour)."""
+    """The optimizer named in the config: 'adamw' (torch's, fused on CUDA, and on CPU unless FSDP shards
+    the parameters), 'babyllama_adamw' (ours), 'minllama_adamw' (ours, minllama flavour)."""
     groups = param_groups(model, weight_decay)
     if name == "adamw":  # fused: one kernel per tensor (on CPU 5-8x faster than the default loop, measured)
         plain = all(type(p.data) is torch.Tensor for g in groups for p in g["params"])  # not FSDP's DTensors

@@ -292,7 +292,10 @@ class Trainer:
         summed over ranks; (None, None) without validation data. The objective's own metrics, weighted
         the same way, are left in self.val_metrics as val_<name>."""
         self.val_metrics = {}
-        eval_data = eval_data if eval_data is not None else self.eval_data
+        if eval_data is None:
+            eval_data = self.eval_data  # already in lockstep under fsdp (__init__)
+        elif self.cfg.train.parallel == "fsdp":  # a sharded forward is a collective: ranks stop together
+            eval_data = F.lockstep(eval_data, self.dist, self.device)
         if eval_data is None:
             return None, None
         self.model.eval()
